@@ -1,0 +1,24 @@
+{
+  "targets": [
+    {
+      "target_name": "reaper",
+      "conditions": [
+        ["OS=='linux'", {
+          "sources": [
+            "native/addon.cc",
+            "native/spawn.cc",
+            "native/signals.cc",
+            "native/reap.cc",
+            "native/process.cc"
+          ],
+          "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+          "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "_GNU_SOURCE", "_FORTIFY_SOURCE=2"],
+          "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-O2", "-fvisibility=hidden", "-fstack-protector-strong"],
+          "ldflags": ["-Wl,-z,relro,-z,now"]
+        }, {
+          "type": "none"
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,85 @@
+// Process-level knobs: subreaper, parent-death signal, pid-safe signalling and
+// a log writer that cannot block PID 1.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "reaper.h"
+
+namespace reaper {
+
+int set_child_subreaper(bool on) {
+  return prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+int is_child_subreaper() {
+  int value = 0;
+  if (prctl(PR_GET_CHILD_SUBREAPER, &value, 0, 0, 0) < 0) return -errno;
+  return value != 0;
+}
+
+int set_parent_death_signal(int signal) {
+  return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+int signal_process(pid_t pid, uint64_t start_ticks, int signal) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    if (errno != ENOSYS) return -errno;
+    // Kernels before 5.3: check, then kill. The window is the best they allow.
+    ProcStat stat;
+    int r = read_proc_stat(pid, &stat);
+    if (r < 0) return r == -ENOENT ? -ESRCH : r;
+    if (stat.start_ticks != start_ticks) return -ESRCH;
+    return kill(pid, signal) < 0 ? -errno : 0;
+  }
+  // The pidfd pins the process: if /proc still shows the same start time now,
+  // the signal can only reach that process, even if the pid is reused later.
+  ProcStat stat;
+  int r = read_proc_stat(pid, &stat);
+  int result;
+  if (r < 0) {
+    result = r == -ENOENT ? -ESRCH : r;
+  } else if (stat.start_ticks != start_ticks) {
+    result = -ESRCH;
+  } else {
+    result = syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0 ? -errno : 0;
+  }
+  close(pidfd);
+  return result;
+}
+
+int open_nonblocking_writer(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -errno;
+  if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
+    // Opening /proc/self/fd/N gives a new open file description for the same
+    // pipe or terminal, so O_NONBLOCK here leaves the app's stdio untouched.
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int own = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (own >= 0) return own;
+  }
+  // Regular files never block; sockets are written with MSG_DONTWAIT by
+  // write_log. Either way a private duplicate is enough.
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  return copy < 0 ? -errno : copy;
+}
+
+ssize_t write_log(int fd, const char* data, size_t length) {
+  ssize_t n;
+  do n = send(fd, data, length, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n >= 0 || errno != ENOTSOCK) return n < 0 ? -errno : n;
+  do n = write(fd, data, length);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
+}
+
+}  // namespace reaper

@@ -1,0 +1,96 @@
+// Starting the main child. We use clone(CLONE_VM | CLONE_VFORK) as
+// posix_spawn does: a fork() of a 40 MB Node process costs milliseconds, and
+// posix_spawn itself cannot make the child the terminal's foreground group.
+// Between clone and exec the child shares our memory, so it only makes
+// async-signal-safe system calls and writes nothing but its own stack and the
+// shared result slot.
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "reaper.h"
+
+namespace reaper {
+namespace {
+
+struct ChildArgs {
+  const SpawnRequest* request;
+  volatile int exec_errno;  // written by the child only when exec fails
+};
+
+int child_main(void* raw) {
+  ChildArgs* args = static_cast<ChildArgs*>(raw);
+  const SpawnRequest& request = *args->request;
+
+  // Own process group: signals for the group (-g, the terminal's ^C) then
+  // reach the app and its helpers, never reaper.
+  setpgid(0, 0);
+  if (request.foreground && isatty(STDIN_FILENO)) {
+    // All signals are blocked here, so SIGTTOU cannot stop a background
+    // caller. ENOTTY/ENXIO (no controlling terminal) are not errors.
+    tcsetpgrp(STDIN_FILENO, getpgrp());
+  }
+
+  // Node leaves SIGPIPE and SIGXFSZ ignored and reaper catches the rest:
+  // the app starts with every disposition at its default.
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s <= kMaxSignal; s++) {
+    if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
+  }
+
+  // Node marks every inherited fd close-on-exec, 0-2 included; the app needs
+  // its stdio.
+  for (int fd = 0; fd <= 2; fd++) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  execvpe(request.file, request.argv, request.envp);
+  args->exec_errno = errno;
+  _exit(errno == ENOENT ? 127 : 126);
+}
+
+}  // namespace
+
+pid_t spawn_child(const SpawnRequest& request, int* exec_errno) {
+  const size_t stack_size = 256 * 1024;  // execvpe may build a path on the stack
+  void* stack = mmap(nullptr, stack_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return -errno;
+
+  ChildArgs args{&request, 0};
+
+  // Block everything across the clone so that no handler of ours (or Node's)
+  // runs in the child before it has reset them.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pid_t pid = clone(child_main, static_cast<char*>(stack) + stack_size,
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  munmap(stack, stack_size);
+
+  if (pid < 0) return -clone_errno;
+  *exec_errno = args.exec_errno;
+  if (args.exec_errno != 0) {
+    // The child has already _exit()ed; collect it here so the exec failure
+    // is reported once, as an error, and not also as an exit status.
+    int status;
+    while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
+    }
+    return 0;
+  }
+  return pid;
+}
+
+}  // namespace reaper

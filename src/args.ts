@@ -1,0 +1,294 @@
+// Command line and environment. Parsing stops at the first word that is not
+// an option (or after "--"), so `reaper node app.js --port 8080` never reads
+// the app's flags. Every option has a REAPER_* twin; tini's and dumb-init's
+// flags and variables are accepted too, so reaper drops in for either.
+import { UsageError } from './errors.js';
+import { parseSignal } from './signals.js';
+import { LEVEL_NAMES, type LogFormat } from './log.js';
+
+export interface RunOptions {
+  /** Program and its arguments. */
+  command: string[];
+  /** -s: fail when reaper cannot become a child subreaper (it always tries). */
+  requireSubreaper: boolean;
+  /** -g: forward signals to the child's whole process group. */
+  processGroup: boolean;
+  /** -e: exit codes reported as 0. */
+  expectExit: Set<number>;
+  /** 0 error, 1 warn, 2 info, 3 debug, 4 trace. */
+  verbosity: number;
+  /** -w: log every reaped orphan as a warning. */
+  warnOnReap: boolean;
+  /** -p: signal reaper receives when its parent dies (forwarded like any other). */
+  parentDeathSignal: number | null;
+  /** -r: rewrite signal s to r before forwarding; r = 0 drops it. */
+  rewrite: Map<number, number>;
+  logFormat: LogFormat;
+  /** Signal every remaining descendant when the main child exits. */
+  drain: boolean;
+  graceMs: number;
+  drainSignal: number;
+  /** SIGKILL the main child this long after a forwarded SIGTERM/SIGINT. */
+  stopTimeoutMs: number | null;
+}
+
+export type Invocation =
+  | { action: 'run'; options: RunOptions }
+  | { action: 'help' | 'version' | 'license' };
+
+/** reaper answers to its own name, and takes an anchor's defaults under its name. */
+export type Flavour = 'reaper' | 'tini' | 'dumb-init';
+
+interface OptionSpec {
+  short?: string;
+  long: string;
+  /** Placeholder for the value; options without one are switches. */
+  value?: string;
+  env?: string;
+  help: string;
+  apply(options: RunOptions, value: string, source: string): void;
+}
+
+export function defaults(flavour: Flavour = 'reaper'): RunOptions {
+  return {
+    command: [],
+    requireSubreaper: false,
+    processGroup: flavour === 'dumb-init',
+    expectExit: new Set(),
+    verbosity: 1,
+    warnOnReap: false,
+    parentDeathSignal: null,
+    rewrite: new Map(),
+    logFormat: 'text',
+    drain: flavour === 'reaper',
+    graceMs: 5000,
+    drainSignal: 15,
+    stopTimeoutMs: null,
+  };
+}
+
+const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
+const FALSE_WORDS = new Set(['0', 'false', 'no', 'off']);
+
+function parseSwitch(value: string, source: string): boolean {
+  const word = value.trim().toLowerCase();
+  if (TRUE_WORDS.has(word)) return true;
+  if (FALSE_WORDS.has(word)) return false;
+  throw new UsageError(`${source}="${value}" is not a switch value; use 1 or 0.`);
+}
+
+function parseExitCode(value: string, source: string): number {
+  if (!/^\d{1,3}$/.test(value.trim()) || Number(value) > 255) {
+    throw new UsageError(`${source}: "${value}" is not an exit code; use a number from 0 to 255.`);
+  }
+  return Number(value);
+}
+
+/** "250ms", "5s", "1.5s", "2m", or a bare number of seconds. */
+export function parseDuration(value: string, source: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (!match) throw new UsageError(`${source}: "${value}" is not a duration; use e.g. 500ms, 5s or 2m.`);
+  const unit = match[2] ?? 's';
+  const ms = Number(match[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60000);
+  if (ms > 24 * 3600 * 1000) throw new UsageError(`${source}: ${value} is longer than a day; use a shorter duration.`);
+  return Math.round(ms);
+}
+
+function parseVerbosity(value: string, source: string): number {
+  const word = value.trim().toLowerCase();
+  const named = LEVEL_NAMES.indexOf(word as (typeof LEVEL_NAMES)[number]);
+  if (named >= 0) return named;
+  if (/^\d+$/.test(word)) return Math.min(Number(word), LEVEL_NAMES.length - 1);
+  throw new UsageError(`${source}: "${value}" is not a verbosity; use 0-4 or one of ${LEVEL_NAMES.join(', ')}.`);
+}
+
+function parseRewrite(value: string, source: string, options: RunOptions): void {
+  for (const pair of value.split(',')) {
+    const match = /^([^:]+):([^:]+)$/.exec(pair.trim());
+    if (!match) throw new UsageError(`${source}: "${pair}" is not a rewrite; use FROM:TO, e.g. 15:3 or TERM:QUIT (TO 0 drops FROM).`);
+    options.rewrite.set(parseSignal(match[1]!, source), parseSignal(match[2]!, source, true));
+  }
+}
+
+const list = (value: string) => value.split(',').map((part) => part.trim()).filter(Boolean);
+
+export const OPTIONS: OptionSpec[] = [
+  { short: 'h', long: 'help', help: 'Print this help and exit.', apply() {} },
+  { short: 'V', long: 'version', help: 'Print the version (in the format docker info parses) and exit.', apply() {} },
+  { short: 'l', long: 'license', help: 'Print the license and exit.', apply() {} },
+  {
+    short: 'v', long: 'verbose', env: 'REAPER_VERBOSITY',
+    help: 'Log more (repeat: -vv debug, -vvv trace). The variable takes 0-4 or error|warn|info|debug|trace.',
+    apply(o, value, source) { o.verbosity = source.startsWith('-') ? Math.min(o.verbosity + 1, 4) : parseVerbosity(value, source); },
+  },
+  { short: 'q', long: 'quiet', help: 'Log errors only.', apply(o) { o.verbosity = 0; } },
+  {
+    short: 'w', long: 'warn-on-reap', env: 'REAPER_WARN_ON_REAP',
+    help: 'Log each reaped orphan (pid, name, status, age) as a warning.',
+    apply(o, value, source) { o.warnOnReap = source.startsWith('-') || parseSwitch(value, source); },
+  },
+  {
+    long: 'log-format', value: 'FORMAT', env: 'REAPER_LOG_FORMAT',
+    help: 'text (default) or json: one JSON object per line, for log shippers.',
+    apply(o, value, source) {
+      if (value !== 'text' && value !== 'json') throw new UsageError(`${source}: "${value}" is not a log format; use text or json.`);
+      o.logFormat = value;
+    },
+  },
+  {
+    short: 'g', long: 'process-group', env: 'REAPER_PROCESS_GROUP',
+    help: "Forward signals to the child's whole process group, not the child alone.",
+    apply(o, value, source) { o.processGroup = source.startsWith('-') || parseSwitch(value, source); },
+  },
+  {
+    short: 'c', long: 'single-child',
+    help: 'Forward signals to the child alone (the default; for dumb-init compatibility).',
+    apply(o) { o.processGroup = false; },
+  },
+  {
+    short: 'r', long: 'rewrite', value: 'FROM:TO', env: 'REAPER_REWRITE',
+    help: 'Forward signal FROM as TO; TO 0 drops it. Repeatable; the variable takes a comma list.',
+    apply(o, value, source) { parseRewrite(value, source, o); },
+  },
+  {
+    short: 'e', long: 'expect-exit', value: 'CODE', env: 'REAPER_EXPECT_EXIT',
+    help: "Report the child's exit code CODE as 0 (e.g. 143 after docker stop). Repeatable.",
+    apply(o, value, source) { for (const code of list(value)) o.expectExit.add(parseExitCode(code, source)); },
+  },
+  {
+    short: 's', long: 'subreaper', env: 'REAPER_SUBREAPER',
+    help: 'Fail (exit 1) if reaper is not PID 1 and cannot register as child subreaper. Without it, reaper tries and warns.',
+    apply(o, value, source) { o.requireSubreaper = source.startsWith('-') || parseSwitch(value, source); },
+  },
+  {
+    short: 'p', long: 'parent-death-signal', value: 'SIGNAL', env: 'REAPER_PARENT_DEATH_SIGNAL',
+    help: "Have the kernel send SIGNAL to reaper (and so to the child) when reaper's parent dies.",
+    apply(o, value, source) { o.parentDeathSignal = parseSignal(value, source); },
+  },
+  {
+    long: 'grace', value: 'DURATION', env: 'REAPER_GRACE',
+    help: 'When the child has exited, how long remaining processes get to exit after the drain signal before SIGKILL (default 5s).',
+    apply(o, value, source) { o.graceMs = parseDuration(value, source); },
+  },
+  {
+    long: 'drain-signal', value: 'SIGNAL', env: 'REAPER_DRAIN_SIGNAL',
+    help: 'Signal sent to remaining processes when the child has exited (default SIGTERM).',
+    apply(o, value, source) { o.drainSignal = parseSignal(value, source); },
+  },
+  {
+    long: 'no-drain', env: 'REAPER_DRAIN',
+    help: "Exit as soon as the child has exited, as tini does (the kernel then SIGKILLs the rest). REAPER_DRAIN=0 is the same.",
+    apply(o, value, source) { o.drain = source.startsWith('-') ? false : parseSwitch(value, source); },
+  },
+  {
+    long: 'stop-timeout', value: 'DURATION', env: 'REAPER_STOP_TIMEOUT',
+    help: 'SIGKILL the child if it is still running this long after a forwarded SIGTERM or SIGINT (off by default).',
+    apply(o, value, source) { o.stopTimeoutMs = parseDuration(value, source); },
+  },
+];
+
+const byLong = new Map(OPTIONS.map((spec) => [spec.long, spec]));
+const byShort = new Map(OPTIONS.filter((spec) => spec.short).map((spec) => [spec.short!, spec]));
+
+/** The anchors' variables, mapped onto ours; applied before REAPER_* ones. */
+function applyAnchorEnvironment(options: RunOptions, env: NodeJS.ProcessEnv): void {
+  // tini treats these as set/unset, whatever the value.
+  if (env.TINI_SUBREAPER !== undefined) options.requireSubreaper = true;
+  if (env.TINI_KILL_PROCESS_GROUP !== undefined) options.processGroup = true;
+  if (env.TINI_VERBOSITY !== undefined) options.verbosity = parseVerbosity(env.TINI_VERBOSITY, 'TINI_VERBOSITY');
+  if (env.DUMB_INIT_DEBUG === '1') options.verbosity = 3;
+  if (env.DUMB_INIT_SETSID === '0') options.processGroup = false;
+  else if (env.DUMB_INIT_SETSID === '1') options.processGroup = true;
+}
+
+export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour: Flavour = 'reaper'): Invocation {
+  const options = defaults(flavour);
+  applyAnchorEnvironment(options, env);
+  for (const spec of OPTIONS) {
+    const value = spec.env ? env[spec.env] : undefined;
+    if (value !== undefined && value !== '') spec.apply(options, value, spec.env!);
+  }
+
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--') {
+      i++;
+      break;
+    }
+    if (!word.startsWith('-') || word === '-') break;
+
+    if (word.startsWith('--')) {
+      const eq = word.indexOf('=');
+      const name = word.slice(2, eq < 0 ? undefined : eq);
+      const spec = byLong.get(name);
+      if (!spec) throw new UsageError(`unknown option --${name}; see reaper --help for the options, and put -- before a program whose name starts with -.`);
+      let value = eq < 0 ? undefined : word.slice(eq + 1);
+      if (spec.value && value === undefined) {
+        value = argv[++i];
+        if (value === undefined) throw new UsageError(`option --${name} needs a value (${spec.value}); see reaper --help.`);
+      } else if (!spec.value && value !== undefined) {
+        throw new UsageError(`option --${name} takes no value; drop "=${value}".`);
+      }
+      const action = applyOption(spec, options, value ?? '', `--${name}`, flavour);
+      if (action) return { action };
+      continue;
+    }
+
+    for (let j = 1; j < word.length; j++) {
+      const letter = word[j]!;
+      const spec = byShort.get(letter);
+      if (!spec) throw new UsageError(`unknown option -${letter}; see reaper --help for the options, and put -- before a program whose name starts with -.`);
+      let value = '';
+      if (spec.value) {
+        value = j + 1 < word.length ? word.slice(j + 1) : argv[++i]!;
+        if (value === undefined) throw new UsageError(`option -${letter} needs a value (${spec.value}); see reaper --help.`);
+        j = word.length;
+      }
+      const action = applyOption(spec, options, value, `-${letter}`, flavour);
+      if (action) return { action };
+    }
+  }
+
+  options.command = argv.slice(i);
+  if (options.command.length === 0) throw new UsageError('no program to run; name it after the options, e.g. reaper -- node app.js.');
+  if (options.command[0] === '') throw new UsageError('the program name is empty; name the program to run, e.g. reaper -- node app.js.');
+  return { action: 'run', options };
+}
+
+function applyOption(spec: OptionSpec, options: RunOptions, value: string, source: string, flavour: Flavour) {
+  if (spec.long === 'help' || spec.long === 'version' || spec.long === 'license') return spec.long;
+  // dumb-init's -v is its (only) debug switch.
+  if (spec.long === 'verbose' && flavour === 'dumb-init') options.verbosity = 3;
+  else spec.apply(options, value, source);
+  return undefined;
+}
+
+export function helpText(version: string): string {
+  const rows = OPTIONS.map((spec) => {
+    const names = `${spec.short ? `-${spec.short}, ` : '    '}--${spec.long}${spec.value ? ` ${spec.value}` : ''}`;
+    const env = spec.env ? ` (env ${spec.env})` : '';
+    return `  ${names.padEnd(32)} ${spec.help}${env}`;
+  });
+  return `Usage: reaper [options] [--] <program> [args...]
+
+reaper ${version} runs a program as the init of a container: it forwards signals to it,
+reaps every zombie, drains the remaining processes when it exits, and exits with its status.
+
+Options:
+${rows.join('\n')}
+
+Exit status:
+  the program's exit code, or 128+N when signal N killed it (0 for codes given to -e);
+  126 the program could not be executed, 127 it was not found;
+  2 reaper was invoked wrongly; 1 reaper could not start the program (e.g. fork failed).
+
+Environment:
+  Each REAPER_* variable above sets its option; a command-line option wins over it.
+  tini's TINI_SUBREAPER, TINI_KILL_PROCESS_GROUP, TINI_VERBOSITY and dumb-init's
+  DUMB_INIT_SETSID, DUMB_INIT_DEBUG are honoured too. Called as "tini" or "dumb-init"
+  (a link with that name), reaper starts from that tool's defaults.
+
+Zombie census: reaper-zombies --help.
+`;
+}

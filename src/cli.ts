@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// reaper [options] [--] <program> [args...]
+// Parses the command line, hands over to the supervisor and exits with the
+// child's status. Usage errors are one line on stderr and exit status 2.
+import { basename } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { helpText, parseInvocation, type Flavour } from './args.js';
+import { ReaperError, UsageError } from './errors.js';
+import { createLogger } from './log.js';
+import { supervise } from './supervisor.js';
+
+const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; gitHead?: string };
+
+const LICENSE = `reaper is released under the MIT License: permission is granted, free of charge, to deal in the
+software without restriction, provided the copyright and permission notice are kept. It is provided
+"as is", without warranty of any kind. See the LICENSE file in the package for the full text.
+`;
+
+function flavourOf(argv1: string | undefined): Flavour {
+  const name = basename(argv1 ?? '');
+  if (name === 'tini' || name === 'docker-init') return 'tini';
+  if (name === 'dumb-init') return 'dumb-init';
+  return 'reaper';
+}
+
+/**
+ * docker info runs `docker-init --version` and accepts "tini version X - git.Y";
+ * catatonit answers the same way, so we do too, naming ourselves in X.
+ */
+function versionLine(): string {
+  const commit = packageJson.gitHead ? ` - git.${packageJson.gitHead.slice(0, 7)}` : '';
+  return `tini version ${packageJson.version}_reaper${commit}\n`;
+}
+
+async function main(): Promise<number> {
+  let invocation;
+  try {
+    invocation = parseInvocation(process.argv.slice(2), process.env, flavourOf(process.argv[1]));
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`reaper: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (invocation.action === 'help') {
+    process.stdout.write(helpText(packageJson.version));
+    return 0;
+  }
+  if (invocation.action === 'version') {
+    process.stdout.write(versionLine());
+    return 0;
+  }
+  if (invocation.action === 'license') {
+    process.stdout.write(LICENSE);
+    return 0;
+  }
+  if (invocation.action !== 'run') return 0;
+
+  const { options } = invocation;
+  const log = createLogger(options.verbosity, options.logFormat);
+  try {
+    const result = await supervise(options, log);
+    return result.exitCode;
+  } catch (error) {
+    const exitCode = (error as { exitCode?: number }).exitCode ?? 1;
+    log.error(error instanceof ReaperError || exitCode !== 1 ? (error as Error).message : `could not start: ${(error as Error).stack}`);
+    return exitCode;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`reaper: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exit(1);
+  },
+);

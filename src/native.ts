@@ -1,0 +1,80 @@
+// Loads the addon (a prebuild, or build/Release after a source build) and
+// types its surface. Every other module reaches native code through here.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { ReaperError } from './errors.js';
+
+export interface NativeExit {
+  pid: number;
+  exitCode: number | null;
+  signal: number | null;
+  coreDumped: boolean;
+  comm?: string;
+  startTicks?: number;
+}
+
+export interface NativeProcStat {
+  state: string;
+  ppid: number;
+  startTicks: number;
+  comm: string;
+}
+
+export interface NativeBinding {
+  spawn(file: string, args: string[], env: string[], foreground: boolean): number;
+  openNotifyPipe(): number;
+  installForwarding(rewrite: number[], report: boolean[], toGroup: boolean): void;
+  isForwardable(signal: number): boolean;
+  setForwardTarget(pid: number): void;
+  clearForwardTarget(): void;
+  reap(describe: boolean, limit: number): NativeExit[];
+  reapPid(pid: number, describe: boolean): NativeExit | null;
+  procStat(pid: number): NativeProcStat | null;
+  readChildren(tgid: number, tid: number): number[];
+  ownedProcessPids(): number[];
+  setChildSubreaper(on: boolean): void;
+  isChildSubreaper(): boolean;
+  setParentDeathSignal(signal: number): void;
+  signalProcess(pid: number, startTicks: number, signal: number): boolean;
+  openNonblockingWriter(fd: number): number;
+  writeLog(fd: number, text: string): number;
+  errnoName(errno: number): string;
+  SIGRTMIN: number;
+  SIGRTMAX: number;
+  /** Clock ticks per second, the unit of /proc start times. */
+  CLK_TCK: number;
+}
+
+/** Size of one record on the notify pipe (struct SignalEvent in native/reaper.h). */
+export const SIGNAL_EVENT_SIZE = 12;
+export const EVENT_CHILD = 1;
+export const EVENT_FORWARDED = 2;
+export const EVENT_DROPPED = 3;
+export const EVENT_NO_TARGET = 4;
+
+let binding: NativeBinding | undefined;
+
+function libc(): string {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+  return report?.header?.glibcVersionRuntime ? 'glibc' : 'musl';
+}
+
+export function native(): NativeBinding {
+  if (binding) return binding;
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const require = createRequire(import.meta.url);
+  try {
+    binding = require('node-gyp-build')(root) as NativeBinding;
+  } catch (cause) {
+    if (process.platform !== 'linux') {
+      throw new ReaperError('ERR_REAPER_UNSUPPORTED_PLATFORM',
+        `reaper runs on Linux only (this is ${process.platform}); use it inside your Linux container image.`, { cause });
+    }
+    throw new ReaperError('ERR_REAPER_NATIVE_LOAD',
+      `reaper's native addon is missing for linux-${process.arch} (${libc()}, Node ${process.versions.node}, ` +
+      `N-API ${process.versions.napi}); build it with "npm rebuild reaper --build-from-source" ` +
+      `(needs python3, make and a C++ compiler).`, { cause });
+  }
+  return binding;
+}

@@ -1,0 +1,58 @@
+// Signal names and numbers. Node's os.constants.signals covers 1-31; the
+// real-time range comes from the C library through the addon.
+import { constants } from 'node:os';
+import { UsageError } from './errors.js';
+
+const byNumber = new Map<number, string>();
+for (const [name, number] of Object.entries(constants.signals)) {
+  // Aliases (SIGIOT = SIGABRT, SIGPOLL = SIGIO): keep the first, usual, name.
+  if (!byNumber.has(number)) byNumber.set(number, name);
+}
+
+export interface RealtimeRange {
+  min: number;
+  max: number;
+}
+
+/** glibc's range; the supervisor replaces it with the addon's values. */
+let realtime: RealtimeRange = { min: 34, max: 64 };
+
+export function setRealtimeRange(range: RealtimeRange): void {
+  realtime = range;
+}
+
+export function signalName(signal: number): string {
+  const name = byNumber.get(signal);
+  if (name) return name;
+  if (signal >= realtime.min && signal <= realtime.max) {
+    const fromMin = signal - realtime.min;
+    const fromMax = realtime.max - signal;
+    return fromMin <= fromMax ? (fromMin === 0 ? 'SIGRTMIN' : `SIGRTMIN+${fromMin}`) : (fromMax === 0 ? 'SIGRTMAX' : `SIGRTMAX-${fromMax}`);
+  }
+  return `signal ${signal}`;
+}
+
+/**
+ * Parses "TERM", "SIGTERM", "sigterm", "15", "SIGRTMIN+2", "RTMAX-1".
+ * With allowZero, "0" means "none" (dumb-init's rewrite-to-drop).
+ */
+export function parseSignal(text: string, what: string, allowZero = false): number {
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) {
+    const number = Number(trimmed);
+    if ((number === 0 && allowZero) || (number >= 1 && number <= realtime.max)) return number;
+    throw new UsageError(`${what}: signal number ${trimmed} is out of range; use 1-${realtime.max}${allowZero ? ' (or 0 to drop)' : ''} or a name such as SIGTERM.`);
+  }
+  const upper = trimmed.toUpperCase();
+  const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
+  const rt = /^SIGRT(MIN|MAX)(?:([+-])(\d+))?$/.exec(name);
+  if (rt) {
+    const offset = rt[3] ? Number(rt[3]) * (rt[2] === '-' ? -1 : 1) : 0;
+    const number = (rt[1] === 'MIN' ? realtime.min : realtime.max) + offset;
+    if (number >= realtime.min && number <= realtime.max) return number;
+  } else {
+    const number = (constants.signals as Record<string, number>)[name];
+    if (number !== undefined) return number;
+  }
+  throw new UsageError(`${what}: unknown signal "${text}"; use a name such as SIGTERM, TERM, SIGRTMIN+2, or a number 1-${realtime.max}.`);
+}
