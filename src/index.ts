@@ -5,3 +5,4 @@ export { exitCodeOf, describeStatus, type ExitStatus } from './exit-status.js';
 export { ReaperError, UsageError } from './errors.js';
 export type { DrainReport, DrainedProcess } from './drain.js';
 export type { DeathExplanation } from './oom.js';
+export { startReaper, type Reaper, type ReaperOptions, type ReapEvent, type ReaperStats } from './library.js';
