@@ -6,3 +6,4 @@ export { ReaperError, UsageError } from './errors.js';
 export type { DrainReport, DrainedProcess } from './drain.js';
 export type { DeathExplanation } from './oom.js';
 export { startReaper, type Reaper, type ReaperOptions, type ReapEvent, type ReaperStats } from './library.js';
+export { zombieCensus, census, parseCgroupPath, CENSUS_SCHEMA_VERSION, type ZombieGroup, type ZombieParent, type ParentKind, type CgroupOwner, type CensusReport } from './census.js';
