@@ -1,0 +1,262 @@
+// npm run bench: reaper against tini, dumb-init and catatonit, each as PID 1
+// of a fresh pid namespace, interleaved within every repetition, plus a bare
+// idle node as the floor. Writes BENCHMARKS.md at the repo root (never edit it
+// by hand). BENCH_QUICK=1: one short repetition, written to bench/out/ only.
+// Method: /work/shared/research/baseline.md (same tests, same helpers' ideas).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Session, contextSwitches, memoryOf, parseFields } from './lib/session.js';
+import { evaluate, formatReport } from './lib/report.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const OUT = join(ROOT, 'bench', 'out');
+const QUICK = process.env.BENCH_QUICK === '1';
+const config = {
+  reps: Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 3)),
+  startupPairs: QUICK ? 5 : 10,          // per repetition
+  idleSettleMs: 1000,                    // then memory is read
+  wakeWindowMs: QUICK ? 2000 : 4000,     // context switches counted over this
+  bursts1k: QUICK ? 2 : 3,               // per repetition and init
+  bursts10k: QUICK ? 1 : 2,
+  ratePerSec: 2000,
+  rateSecs: QUICK ? 2 : 5,
+  signals: QUICK ? 20 : 50,
+  signalWarmup: 5,
+  signalIntervalMs: 20,
+  libIdleCalls: 2000,
+  libOrphans: 1000,
+};
+
+const INITS = [
+  { name: 'tini', argv: ['tini', '--'], package: 'tini' },
+  { name: 'dumb-init', argv: ['dumb-init'], package: 'dumb-init' },
+  { name: 'catatonit', argv: ['catatonit', '--'], package: 'catatonit' },
+  { name: 'reaper', argv: [process.execPath, join(ROOT, 'dist', 'cli.js'), '--'] },
+];
+const ANCHORS = INITS.filter((init) => init.package).map((init) => init.name);
+const NODE_IDLE = ['-e', 'require("fs").writeSync(3, "ready\\n"); setInterval(() => {}, 1e9)'];
+
+const log = (message) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+const which = (program) => spawnSync('sh', ['-c', `command -v ${program}`], { encoding: 'utf8' }).stdout.trim();
+const firstLine = (command, args) => {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  return `${result.stdout}${result.stderr}`.trim().split('\n')[0] ?? '';
+};
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+function ensureInits() {
+  const missing = INITS.filter((init) => init.package && !which(init.argv[0]));
+  if (!missing.length) return;
+  const packages = missing.map((init) => init.package);
+  log(`installing ${packages.join(' ')} from Debian`);
+  const install = () => spawnSync('apt-get', ['install', '-y', '-q', ...packages], { stdio: 'inherit' }).status;
+  if (install() !== 0) {
+    spawnSync('apt-get', ['update', '-q'], { stdio: 'inherit' });
+    if (install() !== 0) throw new Error(`apt-get install ${packages.join(' ')} failed`);
+  }
+}
+
+function compileHelpers() {
+  mkdirSync(OUT, { recursive: true });
+  for (const name of ['pidns', 'ctl', 'sigsend']) {
+    execFileSync('gcc', ['-O2', '-Wall', '-pthread', '-o', join(OUT, name), join(ROOT, 'bench', 'c', `${name}.c`)], { stdio: 'inherit' });
+  }
+}
+
+/** One timed run as PID 1 of a new namespace; returns wall ms. */
+function timedPid1(argv) {
+  const result = spawnSync(join(OUT, 'pidns'), ['-t', '--', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const match = result.stderr.match(/wall_ns (\d+)/);
+  if (result.status !== 0 || !match) throw new Error(`${argv.join(' ')} as PID 1 failed (${result.status}): ${result.stderr}`);
+  return Number(match[1]) / 1e6;
+}
+
+/** Rotates the order of the inits each repetition, so none is always first. */
+const rotate = (list, by) => list.map((_, i) => list[(i + by) % list.length]);
+
+const samples = {}; // samples[metric][who] = number[]
+const perRep = {};  // perRep[metric][who] = [median of rep 1, ...]
+const add = (metric, who, value, rep) => {
+  ((samples[metric] ??= {})[who] ??= []).push(value);
+  if (rep !== undefined) {
+    const list = ((perRep[metric] ??= {})[who] ??= []);
+    (list[rep] ??= []).push(value);
+  }
+};
+
+function startupRound(rep) {
+  const trueBin = which('true');
+  for (let pair = 0; pair < config.startupPairs; pair++) {
+    for (const init of rotate(INITS, rep + pair)) {
+      const withInit = timedPid1([...init.argv, trueBin]);
+      const bare = timedPid1([trueBin]);
+      add('startup_init_ms', init.name, withInit, rep);
+      add('startup_bare_ms', init.name, bare, rep);
+      add('startup_overhead_ms', init.name, withInit - bare, rep);
+    }
+    const node = timedPid1([process.execPath, '-e', '0']);
+    const bare = timedPid1([trueBin]);
+    add('startup_init_ms', 'node', node, rep);
+    add('startup_bare_ms', 'node', bare, rep);
+    add('startup_overhead_ms', 'node', node - bare, rep);
+  }
+}
+
+async function idleFigures(session, who, rep) {
+  const pid = session.pid1();
+  await delay(config.idleSettleMs); // measurement: memory after 1 s idle
+  const memory = memoryOf(pid);
+  add('rss_kb', who, memory.rssKb, rep);
+  add('pss_kb', who, memory.pssKb, rep);
+  add('anon_kb', who, memory.anonKb, rep);
+  add('threads', who, memory.threads, rep);
+  const before = contextSwitches(pid);
+  await delay(config.wakeWindowMs); // measurement: switches over the window
+  const after = contextSwitches(pid);
+  add('wakeups_per_s', who, (after - before) / (config.wakeWindowMs / 1000), rep);
+}
+
+async function signalRun(session, who, metric, rep, pinCpu) {
+  const fifo = join(OUT, `sig-${process.pid}-${who}.fifo`);
+  rmSync(fifo, { force: true });
+  execFileSync('mkfifo', [fifo]);
+  const args = [join(OUT, 'sigsend'), String(session.pid1()), fifo, String(config.signals), String(config.signalWarmup), String(config.signalIntervalMs)];
+  if (pinCpu !== undefined) args.unshift('taskset', '-c', String(pinCpu));
+  const sender = spawn(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  sender.stdout.setEncoding('utf8').on('data', (text) => { stdout += text; });
+  sender.stderr.setEncoding('utf8').on('data', (text) => { stderr += text; });
+  const done = new Promise((resolve) => sender.on('close', resolve));
+  const answer = await session.command(`sig ${fifo}`);
+  if (answer !== 'sig ok') throw new Error(`ctl: ${answer}`);
+  const code = await done;
+  rmSync(fifo, { force: true });
+  if (code !== 0) throw new Error(`sigsend failed (${code}): ${stderr}`);
+  for (const line of stdout.trim().split('\n')) add(metric, who, Number(line) / 1e3, rep);
+}
+
+async function initSession(init, rep) {
+  const session = new Session(join(OUT, 'pidns'), [...init.argv, join(OUT, 'ctl')]);
+  try {
+    const ready = await session.nextLine(30000);
+    if (!ready.startsWith('ready')) throw new Error(`unexpected first line from ctl: ${ready}`);
+    await idleFigures(session, init.name, rep);
+    const bursts = [...Array(config.bursts1k).fill(1000), ...Array(config.bursts10k).fill(10000)];
+    for (const n of bursts) {
+      const result = parseFields(await session.command(`burst ${n}`));
+      if (result.reap_ns < 0) throw new Error(`${init.name}: ${result.left} of ${n} zombies never reaped`);
+      add(`burst${n}_ms`, init.name, result.reap_ns / 1e6, rep);
+      add(`burst${n}_first`, init.name, result.first, rep);
+    }
+    const rate = parseFields(await session.command(`rate ${config.ratePerSec} ${config.rateSecs}`));
+    add('rate_max', init.name, rate.max, rep);
+    add('rate_p99', init.name, rate.p99, rep);
+    add('rate_mean', init.name, rate.mean, rep);
+    add('rate_drain_ms', init.name, rate.drain_ns / 1e6, rep);
+    add('rate_late_batches', init.name, rate.late, rep);
+    await signalRun(session, init.name, 'signal_us', rep);
+    await session.close();
+  } catch (error) {
+    await session.kill();
+    throw error;
+  }
+  // Everything on one CPU: the init, ctl and the sender.
+  const pinned = new Session(join(OUT, 'pidns'), [...init.argv, join(OUT, 'ctl')], { pinCpu: 1 });
+  try {
+    await pinned.nextLine(30000);
+    await signalRun(pinned, init.name, 'signal_cpu1_us', rep, 1);
+    await pinned.close();
+  } catch (error) {
+    await pinned.kill();
+    throw error;
+  }
+}
+
+/** A plain node app as PID 1, idle: the floor (and library mode's memory). */
+async function floorSession(who, argv, rep, wake = true) {
+  const session = new Session(join(OUT, 'pidns'), argv, { extraFd: true });
+  try {
+    const ready = await session.nextLine(30000);
+    if (!ready.startsWith('ready')) throw new Error(`${who}: ${ready}`);
+    if (wake) {
+      await idleFigures(session, who, rep);
+    } else {
+      const pid = session.pid1();
+      await delay(config.idleSettleMs); // measurement: memory after 1 s idle
+      const memory = memoryOf(pid);
+      for (const key of Object.keys(memory)) add(`${key === 'threads' ? 'threads' : key.replace('Kb', '_kb')}`, who, memory[key], rep);
+    }
+  } finally {
+    await session.kill();
+  }
+}
+
+function libraryPass() {
+  const result = spawnSync(process.execPath, [join(ROOT, 'bench', 'lib-pass.js'), String(config.libIdleCalls), String(config.libOrphans), '3'], { encoding: 'utf8' });
+  if (result.status !== 0) return { error: result.stderr.trim().split('\n').slice(-3).join(' ') };
+  return JSON.parse(result.stdout.trim().split('\n').pop());
+}
+
+function environment(loadStart) {
+  const dpkg = (name) => spawnSync('dpkg-query', ['-W', '-f', '${Version}', name], { encoding: 'utf8' }).stdout.trim();
+  const git = (args) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  const cpuModel = cpus()[0]?.model ?? 'unknown';
+  return {
+    date: new Date().toISOString(),
+    kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
+    os: (readFileSync('/etc/os-release', 'utf8').match(/^PRETTY_NAME="?([^"\n]*)/m) ?? [])[1] ?? 'unknown',
+    cpu: `${cpus().length} vCPU, ${cpuModel}`,
+    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    node: process.version,
+    reaper: `${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version} (git ${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', 'src', 'native']) ? ', src/native modified' : ''})`,
+    tini: `${dpkg('tini')} (${firstLine('tini', ['--version'])})`,
+    dumbInit: `${dpkg('dumb-init')} (${firstLine('dumb-init', ['--version'])})`,
+    catatonit: `${dpkg('catatonit')} (${firstLine('catatonit', ['--version'])})`,
+    gcc: firstLine('gcc', ['--version']),
+    loadStart,
+  };
+}
+
+async function main() {
+  const started = Date.now();
+  const loadStart = loadavg();
+  log(`load average at start: ${loadStart}${Number(loadStart.split(' ')[0]) > 0.7 ? ' (busy machine: figures will be noisy)' : ''}`);
+  if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (pid namespaces, apt-get)');
+  ensureInits();
+  compileHelpers();
+  if (!existsSync(join(ROOT, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: npm run build first');
+
+  for (let rep = 0; rep < config.reps; rep++) {
+    log(`repetition ${rep + 1}/${config.reps}: startup`);
+    startupRound(rep);
+    for (const init of rotate(INITS, rep)) {
+      log(`repetition ${rep + 1}/${config.reps}: ${init.name}`);
+      await initSession(init, rep);
+    }
+    log(`repetition ${rep + 1}/${config.reps}: node floor and library app`);
+    await floorSession('node', [process.execPath, ...NODE_IDLE], rep);
+    await floorSession('lib-off', [process.execPath, join(ROOT, 'bench', 'lib-app.js'), 'off'], rep, false);
+    await floorSession('lib-on', [process.execPath, join(ROOT, 'bench', 'lib-app.js'), 'on'], rep, false);
+  }
+  log('library mode: reap pass cost');
+  const library = libraryPass();
+
+  const env = { ...environment(loadStart), loadEnd: loadavg(), minutes: ((Date.now() - started) / 60000).toFixed(1), quick: QUICK, config };
+  const results = evaluate(samples, perRep, ANCHORS);
+  const markdown = formatReport(results, library, env, samples);
+  const target = QUICK && process.env.BENCH_WRITE !== '1' ? join(OUT, 'BENCHMARKS.md') : join(ROOT, 'BENCHMARKS.md');
+  writeFileSync(target, markdown);
+  writeFileSync(join(OUT, 'samples.json'), JSON.stringify({ env, samples, perRep, library }, null, 1));
+  process.stdout.write(markdown);
+  log(`wrote ${target} in ${env.minutes} min`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench failed: ${error.stack ?? error}\n`);
+  process.exit(1);
+});
