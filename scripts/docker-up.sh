@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# scripts/docker-up.sh: make a real container engine ready for test/docker.ts.
+#
+#  1. installs docker.io (and busybox-static for the image) with apt when missing;
+#  2. starts dockerd by hand (no systemd here) with no bridge, no iptables, no
+#     forwarding or masquerading: containers run with --network=none only. Its
+#     --init-path is docker/reaper-docker-init, so `docker run --init` runs reaper.
+#     The log goes to $STATE/dockerd.log; we wait (bounded) until `docker info` answers;
+#  3. builds reaper (addon + TypeScript), the linux-x64 glibc prebuild, and packs it;
+#  4. imports reaper-node:local, a rootfs made from this host's own node, its ldd
+#     libraries and busybox-static (no registry is ever contacted), and builds
+#     reaper-test:local from test/fixtures/docker/Dockerfile.test, which COPYs the
+#     packed reaper (installed from the tarball, without a compiler) into /app.
+#
+# Idempotent: a dockerd this script started is reused. scripts/docker-down.sh stops it.
+# Environment: REAPER_DOCKER_STATE (default /tmp/reaper-docker), REAPER_DOCKER_TIMEOUT
+# (seconds to wait for dockerd, default 120).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${REAPER_DOCKER_STATE:-/tmp/reaper-docker}
+TIMEOUT=${REAPER_DOCKER_TIMEOUT:-120}
+SOCKET=/var/run/docker.sock
+PIDFILE=/var/run/reaper-dockerd.pid
+LOG=$STATE/dockerd.log
+export DOCKER_HOST=unix://$SOCKET DOCKER_BUILDKIT=0
+
+say() { printf 'docker-up: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+elapsed() { echo $(( $(date +%s) - START )); }
+START=$(date +%s)
+mkdir -p "$STATE"
+
+# --- 1. packages -----------------------------------------------------------
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v docker >/dev/null 2>&1 || need+=(docker.io)
+# busybox-static's /bin/busybox (a dynamic one would need its libraries in the image)
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing ${need[*]} with apt"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >"$STATE/apt.log" 2>&1 \
+    || { tail -n 20 "$STATE/apt.log" >&2; die "apt-get install ${need[*]} failed (log: $STATE/apt.log)"; }
+fi
+command -v dockerd >/dev/null || die "dockerd is not on PATH after installing docker.io"
+[ -x /bin/busybox ] || die "/bin/busybox is missing (apt-get install busybox-static)"
+
+# --- 2. reaper: build, prebuild, pack --------------------------------------
+# (before dockerd: the init-path launcher needs dist/ for `docker info`.)
+cd "$ROOT"
+NODEDIR=$(node -p "require('path').resolve(process.execPath, '../..')")
+[ -d node_modules/typescript ] || { say "npm ci"; npm ci --no-audit --no-fund >"$STATE/npm-ci.log" 2>&1 || die "npm ci failed (log: $STATE/npm-ci.log)"; }
+say "building reaper"
+npm run build --silent >"$STATE/build.log" 2>&1 || { tail -n 30 "$STATE/build.log" >&2; die "npm run build failed"; }
+say "building the linux-$(node -p process.arch) prebuild"
+npm_config_nodedir=$NODEDIR npx --no-install prebuildify --napi --strip --tag-libc \
+  --target "$(node -p process.versions.node)" >"$STATE/prebuild.log" 2>&1 \
+  || { tail -n 30 "$STATE/prebuild.log" >&2; die "prebuildify failed (log: $STATE/prebuild.log)"; }
+rm -f "$STATE"/reaper-*.tgz
+npm pack --silent --pack-destination "$STATE" >"$STATE/pack.log" 2>&1 || { cat "$STATE/pack.log" >&2; die "npm pack failed"; }
+TARBALL=$(ls "$STATE"/reaper-*.tgz)
+tar -tzf "$TARBALL" >"$STATE/pack-files.txt"; grep -q "prebuilds/linux-" "$STATE/pack-files.txt" || die "$TARBALL has no prebuilds/"
+
+# --- 3. dockerd ------------------------------------------------------------
+running_pid() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null && cat "$PIDFILE"; }
+if pid=$(running_pid); then
+  say "reusing dockerd pid $pid"
+elif docker info >/dev/null 2>&1; then
+  say "warning: a dockerd not started by this script answers on $SOCKET; using it (docker run --init may not be reaper)"
+else
+  say "starting dockerd (log: $LOG)"
+  : >"$LOG"
+  setsid nohup dockerd \
+    --host="unix://$SOCKET" \
+    --pidfile=/var/run/docker.pid \
+    --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    --init-path="$ROOT/docker/reaper-docker-init" \
+    </dev/null >>"$LOG" 2>&1 &
+  echo $! >"$PIDFILE"
+  until docker info >/dev/null 2>&1; do
+    kill -0 "$(cat "$PIDFILE")" 2>/dev/null || { tail -n 30 "$LOG" >&2; die "dockerd exited while starting"; }
+    [ "$(elapsed)" -lt "$TIMEOUT" ] || { tail -n 30 "$LOG" >&2; die "dockerd did not answer within ${TIMEOUT}s"; }
+    sleep 0.2
+  done
+  say "dockerd ready after $(elapsed)s"
+fi
+
+# --- 4. images -------------------------------------------------------------
+ROOTFS=$STATE/rootfs
+rm -rf "$ROOTFS"
+mkdir -p "$ROOTFS"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,proc,sys,dev,app,data}
+chmod 1777 "$ROOTFS/tmp"
+NODE=$(readlink -f "$(command -v node)")
+cp "$NODE" "$ROOTFS/usr/bin/node"
+# The dynamic libraries node needs, at the same paths.
+for lib in $(ldd "$NODE" | grep -o '/[^ ]*'); do
+  mkdir -p "$ROOTFS$(dirname "$lib")"
+  cp -L "$lib" "$ROOTFS$lib"
+done
+cp /bin/busybox "$ROOTFS/bin/busybox"
+for applet in $(/bin/busybox --list); do
+  [ -e "$ROOTFS/bin/$applet" ] || ln -s busybox "$ROOTFS/bin/$applet"
+done
+ln -sf /bin/busybox "$ROOTFS/usr/bin/env"
+[ -x /usr/bin/tini-static ] && cp /usr/bin/tini-static "$ROOTFS/usr/bin/tini"
+printf 'root:x:0:0:root:/root:/bin/sh\nnode:x:1000:1000:node:/app:/bin/sh\n' >"$ROOTFS/etc/passwd"
+printf 'root:x:0:\nnode:x:1000:\n' >"$ROOTFS/etc/group"
+say "importing reaper-node:local"
+tar -C "$ROOTFS" -c . | docker import \
+  -c 'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin' -c 'WORKDIR /app' \
+  - reaper-node:local >/dev/null
+
+CONTEXT=$STATE/context
+rm -rf "$CONTEXT"
+mkdir -p "$CONTEXT/app"
+# Install the packed reaper as a user would, with no compiler on PATH: the prebuild must do.
+printf '{ "name": "reaper-test-app", "version": "1.0.0", "private": true }\n' >"$CONTEXT/app/package.json"
+say "installing $(basename "$TARBALL") into the test image's /app"
+(cd "$CONTEXT/app" && npm install --omit=dev --no-audit --no-fund --prefer-offline --no-package-lock "$TARBALL" >"$STATE/install.log" 2>&1) \
+  || { tail -n 30 "$STATE/install.log" >&2; die "npm install of the tarball failed (log: $STATE/install.log)"; }
+[ ! -d "$CONTEXT/app/node_modules/reaper/build" ] || say "warning: the install compiled the addon instead of using the prebuild"
+cp -r "$ROOT/test/fixtures/docker/." "$CONTEXT/app/fixtures/"
+say "building reaper-test:local"
+docker build -q -t reaper-test:local -f "$ROOT/test/fixtures/docker/Dockerfile.test" "$CONTEXT" >"$STATE/image-build.log" 2>&1 \
+  || { cat "$STATE/image-build.log" >&2; die "docker build of reaper-test:local failed"; }
+docker run --rm --network=none reaper-test:local sh -c "exit 0" \
+  || die "reaper-test:local cannot run a program under reaper"
+say "ready in $(elapsed)s: images reaper-node:local, reaper-test:local; dockerd log $LOG"
