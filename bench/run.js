@@ -222,8 +222,22 @@ function environment(loadStart) {
   };
 }
 
+/**
+ * The machine is shared. BENCH_WAIT_LOAD=SECONDS waits (up to that long) for
+ * the 1-minute load average to drop below BENCH_MAX_LOAD (default 0.7).
+ */
+async function waitForQuiet() {
+  const limit = Number(process.env.BENCH_MAX_LOAD ?? 0.7);
+  const deadline = Date.now() + Number(process.env.BENCH_WAIT_LOAD ?? 0) * 1000;
+  while (Number(loadavg().split(' ')[0]) >= limit && Date.now() < deadline) {
+    log(`load average ${loadavg()} >= ${limit}: waiting`);
+    await delay(15000); // polling the load average, not synchronising
+  }
+}
+
 async function main() {
   const started = Date.now();
+  await waitForQuiet();
   const loadStart = loadavg();
   log(`load average at start: ${loadStart}${Number(loadStart.split(' ')[0]) > 0.7 ? ' (busy machine: figures will be noisy)' : ''}`);
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (pid namespaces, apt-get)');
