@@ -1,0 +1,215 @@
+// reaper in a real container engine (docker.io, dockerd started by
+// scripts/docker-up.sh with --init-path=docker/reaper-docker-init): zombies,
+// docker stop, exit codes, ^C on a tty, drain, docker run --init, docker info.
+// Images: reaper-test:local (ENTRYPOINT reaper --, reaper installed from its npm
+// pack tarball; fixtures in /app/fixtures). Containers use --network=none.
+// Without docker this file skips, or fails when REAPER_REQUIRE_DOCKER=1 (CI).
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync, rmSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run, fixture, type Finished } from './fixtures/harness.js';
+
+const IMAGE = 'reaper-test:local';
+const LABEL = 'reaper-test';
+const STATE = process.env.REAPER_DOCKER_STATE ?? '/tmp/reaper-docker';
+const DOCKERD_LOG = join(STATE, 'dockerd.log');
+const REAPER_BIN = '/app/node_modules/.bin/reaper';
+const APP = '/app/fixtures/app.mjs';
+const env = { DOCKER_HOST: process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock', DOCKER_BUILDKIT: '0' };
+
+function unavailable(): string | undefined {
+  const info = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { encoding: 'utf8', timeout: 20000, env: { ...process.env, ...env } });
+  if (info.error) return `docker CLI not usable (${info.error.message})`;
+  if (info.status !== 0) return `dockerd not reachable: ${(info.stderr || info.stdout).trim().split('\n')[0]}; run scripts/docker-up.sh`;
+  const image = spawnSync('docker', ['image', 'inspect', IMAGE], { encoding: 'utf8', timeout: 20000, env: { ...process.env, ...env } });
+  if (image.status !== 0) return `image ${IMAGE} missing; run scripts/docker-up.sh`;
+  return undefined;
+}
+
+let serial = 0;
+const names: string[] = [];
+function nameOf(what: string): string {
+  const name = `reaper-t-${process.pid}-${++serial}-${what}`;
+  names.push(name);
+  return name;
+}
+
+/** docker ARGS..., resolved when it exits, with how long it took. */
+async function docker(args: string[]): Promise<Finished & { ms: number }> {
+  const started = performance.now();
+  const done = await run(['docker', ...args], { pid1: false, env }).finished;
+  return { ...done, ms: performance.now() - started };
+}
+
+/** Common flags of every container here. */
+const base = (name: string) => ['--name', name, '--label', LABEL, '--network=none'];
+
+/** docker run (attached, not --rm: the caller removes it) and wait for the app's readiness line. */
+async function startApp(name: string, runArgs: string[], command: string[], ready = /app ready/) {
+  const running = run(['docker', 'run', ...base(name), ...runArgs, IMAGE, ...command], { pid1: false, env });
+  const match = await running.waitFor(ready);
+  if (match.index === -1) {
+    const done = await running.finished;
+    throw new Error(`container ${name} exited (${done.code}) before ${ready}: ${done.stdout}${done.stderr}`);
+  }
+  return running;
+}
+
+/** "zombies=N alive=M" from inside the container: zombies, and sleeps still running. */
+async function census(name: string): Promise<{ zombies: number; alive: number }> {
+  const done = await docker(['exec', name, 'sh', '/app/fixtures/zombies.sh']);
+  const match = /zombies=(\d+) alive=(\d+)/.exec(done.stdout);
+  if (!match) throw new Error(`zombies.sh in ${name}: ${done.code} ${done.stdout}${done.stderr}`);
+  return { zombies: Number(match[1]), alive: Number(match[2]) };
+}
+
+/** Waits (bounded) until every orphaned sleep has exited, then returns the census. */
+async function censusWhenSettled(name: string) {
+  const deadline = performance.now() + 15000;
+  for (;;) {
+    const counts = await census(name);
+    if (counts.alive === 0 || performance.now() > deadline) return counts;
+  }
+}
+
+function suite() {
+  t.teardown(() => {
+    spawnSync('docker', ['rm', '-f', ...names], { env: { ...process.env, ...env }, stdio: 'ignore', timeout: 60000 });
+  });
+
+  t.test('reaper as ENTRYPOINT reaps a burst of orphans; node as PID 1 does not', async (t) => {
+    const withReaper = nameOf('orphans');
+    const control = nameOf('orphans-control');
+    const [a, b] = await Promise.all([
+      startApp(withReaper, [], ['node', APP, 'orphans', '100']),
+      startApp(control, ['--entrypoint', 'node'], [APP, 'orphans', '100']),
+    ]);
+    const [reaped, leaked] = await Promise.all([censusWhenSettled(withReaper), censusWhenSettled(control)]);
+    t.equal(reaped.alive, 0, 'all 100 orphans have exited (reaper)');
+    t.equal(reaped.zombies, 0, 'no zombie left in the container under reaper');
+    t.equal(leaked.alive, 0, 'all 100 orphans have exited (control)');
+    t.ok(leaked.zombies >= 100, `control: node as PID 1 leaves them as zombies (${leaked.zombies})`);
+    await Promise.all([docker(['rm', '-f', withReaper, control]), a.finished, b.finished]);
+  });
+
+  t.test('docker stop of a default app: fast under reaper, the full timeout without', async (t) => {
+    const name = nameOf('stop');
+    const app = await startApp(name, [], ['node', APP]);
+    const stop = await docker(['stop', name]);
+    const done = await app.finished;
+    t.equal(stop.code, 0, 'docker stop succeeded');
+    t.ok(stop.ms < 2000, `docker stop returned in ${Math.round(stop.ms)} ms (< 2000)`);
+    t.equal(done.code, 143, 'the app died of the forwarded SIGTERM: 128+15');
+    t.comment(`docker stop with reaper: ${Math.round(stop.ms)} ms`);
+
+    const controlName = nameOf('stop-control');
+    const control = await startApp(controlName, ['--entrypoint', 'node'], [APP]);
+    const controlStop = await docker(['stop', '-t', '3', controlName]);
+    const controlDone = await control.finished;
+    t.ok(controlStop.ms >= 3000, `node as PID 1 ignores SIGTERM: docker stop -t 3 took ${Math.round(controlStop.ms)} ms (>= 3000)`);
+    t.equal(controlDone.code, 137, 'and it was SIGKILLed: 137');
+    t.comment(`docker stop -t 3 without reaper: ${Math.round(controlStop.ms)} ms`);
+    await docker(['rm', '-f', name, controlName]);
+  });
+
+  t.test('docker run passes exit codes through', async (t) => {
+    const cases: Array<[string, number]> = [
+      ['exit 0', 0],
+      ['exit 3', 3],
+      ['kill -KILL $$', 137],
+      ['kill -TERM $$', 143],
+    ];
+    const results = await Promise.all(cases.map(([script]) =>
+      docker(['run', '--rm', '--label', LABEL, '--network=none', IMAGE, 'sh', '-c', script])));
+    cases.forEach(([script, code], i) => t.equal(results[i]!.code, code, `sh -c '${script}' -> ${code}`));
+  });
+
+  t.test('docker run -t: ^C reaches the app once and stops only the app', async (t) => {
+    const name = nameOf('tty');
+    const pty = (args: string[]) => run(['python3', fixture('docker/pty-ctrl-c.py'), 'app ready',
+      'docker', 'run', '-t', '-i', ...base(`${name}${args.length}`), IMAGE, 'node', APP, ...args], { pid1: false, env }).finished;
+    names.push(`${name}1`, `${name}0`);
+    const handled = await pty(['sigint']);
+    t.equal(handled.code, 0, 'the app handled one SIGINT and exited 0; reaper exited with its status');
+    t.match(handled.stdout, /app got SIGINT 1/);
+    t.notMatch(handled.stdout, /app got SIGINT 2/, 'not delivered twice (tty and forwarding)');
+    const killed = await pty([]);
+    t.equal(killed.code, 130, 'an app without a handler dies of SIGINT: 130, reported by reaper');
+    t.match(killed.stdout, /killed by SIGINT/, 'reaper says why');
+    await docker(['rm', '-f', `${name}1`, `${name}0`]);
+  });
+
+  t.test('drain: a helper daemon flushes its file on docker stop; without drain or reaper it is lost', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'reaper-drain-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const volume = ['-v', `${dir}:/data`];
+    const cases = [
+      { what: 'drain', runArgs: volume, command: ['node', APP, 'helper', '/data/drain'], file: 'drain', kept: true },
+      { what: 'no-drain', runArgs: [...volume, '--entrypoint', REAPER_BIN], command: ['--no-drain', '--', 'node', APP, 'helper', '/data/no-drain'], file: 'no-drain', kept: false },
+      { what: 'no-reaper', runArgs: [...volume, '--entrypoint', 'node'], command: [APP, 'helper', '/data/no-reaper'], file: 'no-reaper', kept: false },
+    ];
+    await Promise.all(cases.map(async (c) => {
+      const name = nameOf(c.what);
+      const app = await startApp(name, c.runArgs, c.command);
+      const stop = await docker(['stop', '-t', '3', name]);
+      await app.finished;
+      await docker(['rm', '-f', name]);
+      const path = join(dir, c.file);
+      if (c.kept) {
+        t.ok(existsSync(path) && /^flushed \d+/.test(readFileSync(path, 'utf8')), `${c.what}: the helper got SIGTERM and flushed`);
+        t.ok(stop.ms < 2000, `${c.what}: docker stop took ${Math.round(stop.ms)} ms`);
+      } else {
+        t.notOk(existsSync(path), `${c.what}: the helper was SIGKILLed, its data lost`);
+      }
+    }));
+  });
+
+  t.test('docker run --init runs reaper (dockerd --init-path=docker/reaper-docker-init)', async (t) => {
+    const done = await docker(['run', '--rm', '--init', '--label', LABEL, '--network=none', '--entrypoint', 'sh', IMAGE,
+      '-c', 'tr "\\0" " " </proc/1/cmdline; echo; exit 3']);
+    t.match(done.stdout, /^\/usr\/bin\/node \/sbin\/docker-init -- sh/, 'PID 1 is node running the reaper launcher as /sbin/docker-init '
+      + '(if not: start dockerd with scripts/docker-up.sh)');
+    t.equal(done.code, 3, 'exit code passes through');
+
+    const name = nameOf('init-orphans');
+    const app = await startApp(name, ['--init', '--entrypoint', 'node'], [APP, 'orphans', '100']);
+    const counts = await censusWhenSettled(name);
+    t.equal(counts.alive, 0, 'all orphans have exited');
+    t.equal(counts.zombies, 0, 'no zombie left under --init');
+    const stop = await docker(['stop', name]);
+    t.ok(stop.ms < 2000, `docker stop of a default app under --init: ${Math.round(stop.ms)} ms`);
+    t.equal((await app.finished).code, 143);
+    await docker(['rm', '-f', name]);
+  });
+
+  t.test('docker info: reaper answers the init version without a parse warning', async (t) => {
+    const before = existsSync(DOCKERD_LOG) ? statSync(DOCKERD_LOG).size : -1;
+    const info = await docker(['info', '--format', '{{.InitBinary}} {{json .InitCommit}}']);
+    t.equal(info.code, 0);
+    t.match(info.stdout, /reaper-docker-init/, `init binary: ${info.stdout.trim()}`);
+    if (before < 0) {
+      t.fail(`no dockerd log at ${DOCKERD_LOG} (start dockerd with scripts/docker-up.sh)`);
+      return;
+    }
+    const size = statSync(DOCKERD_LOG).size;
+    const buffer = Buffer.alloc(size - before);
+    const fd = openSync(DOCKERD_LOG, 'r');
+    readSync(fd, buffer, 0, buffer.length, before);
+    closeSync(fd);
+    const lines = buffer.toString('utf8').split('\n').filter((line) => /init/i.test(line) && /version|parse|retrieve/i.test(line));
+    t.same(lines, [], 'dockerd logged no init-version warning while answering docker info');
+  });
+}
+
+const reason = unavailable();
+if (reason) {
+  if (process.env.REAPER_REQUIRE_DOCKER === '1') {
+    t.fail(`REAPER_REQUIRE_DOCKER=1 but ${reason}`);
+  } else {
+    t.plan(0, `skipped: ${reason}`);
+  }
+} else {
+  suite();
+}
