@@ -20,6 +20,8 @@ const config = {
   startupPairs: QUICK ? 5 : 10,          // per repetition
   idleSettleMs: 1000,                    // then memory is read
   wakeWindowMs: QUICK ? 2000 : 4000,     // context switches counted over this
+  steadyAfterMs: QUICK ? 9000 : 10000,   // steady idle: window starts this long after ready
+  steadyWindowMs: QUICK ? 3000 : 5000,
   bursts1k: QUICK ? 2 : 3,               // per repetition and init
   bursts10k: QUICK ? 1 : 2,
   ratePerSec: 2000,
@@ -177,6 +179,30 @@ async function initSession(init, rep) {
   }
 }
 
+/**
+ * Steady idle: V8 runs a memory-reducer GC ~8 s after node starts (a one-off
+ * timer on the main loop), so node-based inits are also watched from 10 s on.
+ * All inits and the node floor idle side by side in this test.
+ */
+async function steadyIdle(rep) {
+  const sessions = INITS.map((init) => [init.name, new Session(join(OUT, 'pidns'), [...init.argv, join(OUT, 'ctl')])]);
+  sessions.push(['node', new Session(join(OUT, 'pidns'), [process.execPath, ...NODE_IDLE], { extraFd: true })]);
+  try {
+    for (const [who, session] of sessions) {
+      const ready = await session.nextLine(30000);
+      if (!ready.startsWith('ready')) throw new Error(`${who}: ${ready}`);
+    }
+    await delay(config.steadyAfterMs); // measurement: wait into steady state
+    const before = sessions.map(([, session]) => contextSwitches(session.pid1()));
+    await delay(config.steadyWindowMs); // measurement: switches over the window
+    sessions.forEach(([who, session], i) => {
+      add('wakeups_steady_per_s', who, (contextSwitches(session.pid1()) - before[i]) / (config.steadyWindowMs / 1000), rep);
+    });
+  } finally {
+    await Promise.all(sessions.map(([, session]) => session.kill()));
+  }
+}
+
 /** A plain node app as PID 1, idle: the floor (and library mode's memory). */
 async function floorSession(who, argv, rep, wake = true) {
   const session = new Session(join(OUT, 'pidns'), argv, { extraFd: true });
@@ -252,6 +278,8 @@ async function main() {
       log(`repetition ${rep + 1}/${config.reps}: ${init.name}`);
       await initSession(init, rep);
     }
+    log(`repetition ${rep + 1}/${config.reps}: steady idle (all side by side)`);
+    await steadyIdle(rep);
     log(`repetition ${rep + 1}/${config.reps}: node floor and library app`);
     await floorSession('node', [process.execPath, ...NODE_IDLE], rep);
     await floorSession('lib-off', [process.execPath, join(ROOT, 'bench', 'lib-app.js'), 'off'], rep, false);
