@@ -77,7 +77,7 @@ export interface CensusReport {
   /** Exited thread-group leaders whose other threads still run: shown as Z, but not zombies. */
   exitedLeaders: number;
   groups: ZombieGroup[];
-  /** What limits this scan (hidepid, not root...). */
+  /** What limits this scan (e.g. /proc mounted with hidepid). */
   notes: string[];
 }
 
@@ -327,10 +327,6 @@ function limits(): string[] {
     if (hidepid && hidepid[1] !== '0' && hidepid[1] !== 'off' && process.getuid?.() !== 0) {
       notes.push(`/proc is mounted with hidepid=${hidepid[1]}: processes of other users are invisible to this census.`);
     }
-  }
-  const own = namespacePid(process.pid);
-  if (own !== null && own !== process.pid) {
-    notes.push('this census runs inside a pid namespace: zombies in other containers and on the host are invisible.');
   }
   return notes;
 }

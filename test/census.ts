@@ -1,0 +1,320 @@
+// reaper-zombies and zombieCensus(): a parent that never waits is named with
+// its command line and count; under reaper as PID 1 its zombies disappear once
+// it dies, under node as PID 1 they stay; --json, --max, usage errors, running
+// unprivileged and while processes come and go.
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT, fixture, run, runReaper } from './fixtures/harness.js';
+import { census, parseCgroupPath, zombieCensus, CENSUS_SCHEMA_VERSION, type CensusReport, type ZombieGroup } from '../dist/census.js';
+
+const ZOMBIES = join(ROOT, 'dist', 'zombies-cli.js');
+const node = process.execPath;
+const NEVER_WAITS = '$| = 1; for (1..5) { fork or exit 0 } print "forked\\n"; sleep 1000';
+
+interface Cli {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+// tap's NODE_OPTIONS loader writes into .tap/, which an unprivileged census cannot.
+const { NODE_OPTIONS: _tapLoader, ...plainEnv } = process.env;
+
+function zombiesCli(args: string[], options: { env?: NodeJS.ProcessEnv; prefix?: string[] } = {}): Cli {
+  const command = [...(options.prefix ?? []), node, ZOMBIES, ...args];
+  const result = spawnSync(command[0]!, command.slice(1), { env: { ...plainEnv, ...options.env }, encoding: 'utf8' });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Polls condition until it returns a value (not undefined) or the deadline passes. */
+async function until<T>(condition: () => T | undefined, what: string, deadlineMs = 10_000): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const value = condition();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Waits for a readiness line, failing (not hanging) after the deadline. */
+async function ready(running: { waitFor(pattern: RegExp): Promise<RegExpMatchArray> }, pattern: RegExp, deadlineMs = 15_000) {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${deadlineMs}ms`)), deadlineMs);
+  });
+  try {
+    const match = await Promise.race([running.waitFor(pattern), timeout]);
+    if (match.index === -1) throw new Error(`exited before printing ${pattern}`);
+    return match;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const groupOf = (pid: number, groups = zombieCensus()): ZombieGroup | undefined => groups.find((g) => g.parent.pid === pid);
+
+t.test('a parent that never waits: named with its command line and count', async (t) => {
+  const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
+  t.teardown(() => perl.child.kill('SIGKILL'));
+  await ready(perl, /^forked$/);
+  const pid = perl.child.pid!;
+  const group = await until(() => {
+    const g = groupOf(pid);
+    return g && g.count === 5 ? g : undefined;
+  }, 'five zombies under perl');
+  t.equal(group.parent.comm, 'perl');
+  t.equal(group.parent.command, `perl -e ${NEVER_WAITS}`, 'the full command line');
+  t.equal(group.parent.kind, 'process', 'a live process, not an init');
+  t.equal(group.pids.length, 5);
+  t.same(new Set(group.comms), new Set(['perl']));
+  t.ok(group.oldestAgeMs !== null && group.oldestAgeMs >= 0 && group.oldestAgeMs < 60_000, `oldest age ${group.oldestAgeMs}ms`);
+  t.match(group.advice, /is alive and has not waited.*fix it.*restart it/);
+
+  const text = zombiesCli([]);
+  t.equal(text.code, 0, 'no --max: exit 0 even with zombies');
+  t.match(text.stdout, new RegExp(`parent pid ${pid} \\[process\\]: perl -e \\$\\| = 1; for \\(1\\.\\.5\\)`));
+  t.match(text.stdout, /5 zombies \(perl\), oldest started \S+ ago: pids( \d+){5}\n/);
+  t.match(text.stdout, /what to do: perl \(pid \d+\) is alive/);
+
+  // Negative control: once the parent is gone, nothing is listed under it.
+  perl.child.kill('SIGKILL');
+  await perl.finished;
+  await until(() => (groupOf(pid) ? undefined : true), 'perl group to disappear');
+  t.pass('no group under the dead parent');
+});
+
+t.test('--max: exit 1 above the threshold, 0 at or below it; env twin; option wins', async (t) => {
+  const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
+  t.teardown(() => perl.child.kill('SIGKILL'));
+  await ready(perl, /^forked$/);
+  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 'five zombies');
+  // Other tests may add zombies of their own meanwhile: compare to what the census saw.
+  const total = census().total;
+  const above = zombiesCli(['--max', String(total + 50)]);
+  t.equal(above.code, 0, `--max ${total + 50}: healthy`);
+  t.match(above.stdout, /^healthy: \d+ zombies, at most --max \d+$/m);
+  const below = zombiesCli(['--max', '4']);
+  t.equal(below.code, 1, '--max 4 with at least 5 zombies: exit 1');
+  t.match(below.stdout, /^unhealthy: \d+ zombies, more than --max 4$/m);
+  t.equal(zombiesCli(['--max=4']).code, 1, '--max=4 form');
+  t.equal(zombiesCli([], { env: { REAPER_ZOMBIES_MAX: '4' } }).code, 1, 'REAPER_ZOMBIES_MAX=4');
+  t.equal(zombiesCli(['--max', String(total + 50)], { env: { REAPER_ZOMBIES_MAX: '0' } }).code, 0, 'the option wins over the variable');
+  t.equal(zombiesCli([], { env: { REAPER_ZOMBIES_MAX: '' } }).code, 0, 'an empty variable is unset');
+  const json = JSON.parse(zombiesCli(['--json', '--max', '4']).stdout) as CensusReport & { max: number; exceeded: boolean };
+  t.equal(json.max, 4);
+  t.equal(json.exceeded, true);
+});
+
+t.test('--json: valid, versioned, stable schema', async (t) => {
+  const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
+  t.teardown(() => perl.child.kill('SIGKILL'));
+  await ready(perl, /^forked$/);
+  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 'five zombies');
+  const out = zombiesCli(['--json']);
+  t.equal(out.code, 0);
+  t.equal(out.stderr, '');
+  const report = JSON.parse(out.stdout) as Record<string, unknown> & CensusReport;
+  t.same(Object.keys(report).sort(), ['exceeded', 'exitedLeaders', 'groups', 'max', 'notes', 'scanned', 'time', 'total', 'version']);
+  t.equal(report.version, CENSUS_SCHEMA_VERSION);
+  t.equal(report.version, 1);
+  t.equal(report.max, null);
+  t.ok(!Number.isNaN(Date.parse(report.time)), 'time is an ISO date');
+  t.equal(report.total, report.groups.reduce((sum, g) => sum + g.count, 0), 'total is the sum of the counts');
+  const group = report.groups.find((g) => g.parent.pid === perl.child.pid)!;
+  t.ok(group, 'the perl group is there');
+  t.same(Object.keys(group).sort(), ['advice', 'comms', 'count', 'oldestAgeMs', 'parent', 'pids']);
+  t.same(Object.keys(group.parent).sort(), ['cgroup', 'comm', 'command', 'kind', 'namespacePid', 'pid']);
+  if (group.parent.cgroup) {
+    t.same(Object.keys(group.parent.cgroup).sort(), ['containerId', 'label', 'path', 'podUid', 'runtime', 'unit']);
+  }
+  for (const g of report.groups) {
+    t.equal(g.pids.length, g.count);
+    t.equal(g.comms.length, g.count);
+    t.ok(['reaper', 'init', 'pid1-not-init', 'process', 'outside', 'gone'].includes(g.parent.kind));
+  }
+  t.equal(group.parent.command, `perl -e ${NEVER_WAITS}`);
+  t.equal(group.count, 5);
+});
+
+t.test('under reaper as PID 1: the zombies of a killed parent are reaped (0 left)', async (t) => {
+  // sh waits for perl; perl never waits for its five children. When perl is
+  // killed they are re-parented to PID 1, which must reap them.
+  const reaper = runReaper(['-v', '--', 'sh', '-c', `perl -e '${NEVER_WAITS}'; echo perl-gone; exec sleep 1000`]);
+  t.teardown(() => reaper.child.kill('SIGKILL'));
+  await ready(reaper, /^forked$/);
+  const init = reaper.initPid();
+  const perlGroup = await until(() => zombieCensus().find((g) => g.count === 5 && g.parent.namespacePid !== g.parent.pid &&
+    g.parent.command?.startsWith('perl -e')), 'five zombies under perl in the namespace');
+  t.equal(perlGroup.parent.kind, 'process');
+  const perlInside = perlGroup.parent.namespacePid!;
+  t.ok(perlInside > 1 && perlInside !== perlGroup.parent.pid, `perl is pid ${perlInside} in the namespace`);
+
+  // The census inside the namespace, as a HEALTHCHECK would run it.
+  const enter = ['nsenter', '-t', String(init), '-p', '-m'];
+  const inside = zombiesCli(['--json', '--max', '0'], { prefix: enter });
+  t.equal(inside.code, 1, 'inside: 5 zombies > --max 0');
+  const insideReport = JSON.parse(inside.stdout) as CensusReport;
+  t.equal(insideReport.total, 5);
+  t.equal(insideReport.groups[0]!.parent.pid, perlInside, 'inside, the parent is named by its namespace pid');
+  t.equal(insideReport.groups[0]!.parent.kind, 'process');
+
+  process.kill(perlGroup.parent.pid, 'SIGKILL');
+  await ready(reaper, /^perl-gone$/);
+  const reaped = await until(() => {
+    const n = reaper.stderr().match(/reaped orphan pid \d+ \(perl\): exited with code 0/g)?.length ?? 0;
+    return n === 5 ? n : undefined;
+  }, 'five reap lines');
+  t.equal(reaped, 5, 'reaper logged five reaped perl orphans');
+  const after = await until(() => {
+    const r = zombiesCli(['--max', '0'], { prefix: enter });
+    return r.code === 0 ? r : undefined;
+  }, 'no zombies inside the namespace');
+  t.match(after.stdout, /^no zombies \(\d+ processes scanned\)$/m);
+  t.notOk(zombieCensus().some((g) => g.parent.pid === init || g.parent.pid === perlGroup.parent.pid), 'host view: none under reaper or perl');
+  reaper.signal('SIGTERM');
+  await reaper.finished;
+});
+
+t.test('negative control: under node as PID 1 (no init) the orphans stay zombies', async (t) => {
+  const app = run([node, fixture('node-as-init.js'), 'sh', '-c', 'sleep 0.05 & sleep 0.05 & sleep 0.05 & echo spawned']);
+  t.teardown(() => app.child.kill('SIGKILL'));
+  await ready(app, /^child exited 0$/);
+  const init = app.initPid();
+  const group = await until(() => {
+    const g = groupOf(init);
+    return g && g.count === 3 ? g : undefined;
+  }, 'three zombies under node as PID 1');
+  t.equal(group.parent.kind, 'pid1-not-init');
+  t.equal(group.parent.namespacePid, 1);
+  t.match(group.parent.command, /node-as-init\.js/);
+  t.same(group.comms, ['sleep', 'sleep', 'sleep']);
+  t.match(group.advice, /PID 1 of its container but not an init.*reaper/);
+  const text = zombiesCli([]);
+  t.match(text.stdout, new RegExp(`parent pid ${init} \\(pid 1 in its namespace\\) \\[pid1-not-init\\]`));
+  app.signal('SIGTERM');
+  await app.finished;
+});
+
+t.test('usage errors: one line on stderr, exit 2, no stack trace', async (t) => {
+  const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [['--max', 'lots'], {}, /^reaper-zombies: --max: "lots" is not a number of zombies/],
+    [['--max', '-1'], {}, /not a number of zombies/],
+    [['--max'], {}, /^reaper-zombies: option --max needs a value/],
+    [['--bogus'], {}, /^reaper-zombies: unknown option --bogus/],
+    [['extra'], {}, /^reaper-zombies: unexpected argument "extra"/],
+    [['--json=yes'], {}, /takes no value/],
+    [[], { REAPER_ZOMBIES_MAX: 'x' }, /^reaper-zombies: REAPER_ZOMBIES_MAX: "x" is not a number/],
+  ];
+  for (const [args, env, pattern] of cases) {
+    const out = zombiesCli(args, { env });
+    t.equal(out.code, 2, `${args.join(' ') || JSON.stringify(env)}: exit 2`);
+    t.match(out.stderr, pattern);
+    t.equal(out.stderr.trim().split('\n').length, 1, 'one line');
+    t.notMatch(out.stderr, /\n\s+at /, 'no stack trace');
+    t.equal(out.stdout, '');
+  }
+  const help = zombiesCli(['--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /^Usage: reaper-zombies \[--json\] \[--max N\]/);
+  t.match(help.stdout, /REAPER_ZOMBIES_MAX/);
+});
+
+t.test('without privileges: still lists root-owned zombies', async (t) => {
+  const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
+  t.teardown(() => perl.child.kill('SIGKILL'));
+  await ready(perl, /^forked$/);
+  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 'five zombies');
+  const out = zombiesCli(['--json'], { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
+  t.equal(out.code, 0, `exit 0 as nobody (stderr: ${out.stderr})`);
+  const report = JSON.parse(out.stdout) as CensusReport;
+  const group = report.groups.find((g) => g.parent.pid === perl.child.pid);
+  t.equal(group?.count, 5);
+  t.equal(group?.parent.command, `perl -e ${NEVER_WAITS}`);
+});
+
+t.test('hidepid: an unprivileged census says what it cannot see', async (t) => {
+  const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
+  t.teardown(() => perl.child.kill('SIGKILL'));
+  await ready(perl, /^forked$/);
+  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 'five zombies');
+  const script = `mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "${node}" "${ZOMBIES}" --json`;
+  const out = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: plainEnv });
+  if (out.status !== 0 && /mount/.test(out.stderr)) {
+    t.skip(`cannot mount a hidepid /proc here: ${out.stderr.trim()}`);
+    return;
+  }
+  t.equal(out.status, 0, out.stderr);
+  const report = JSON.parse(out.stdout) as CensusReport;
+  t.notOk(report.groups.some((g) => g.parent.pid === perl.child.pid), 'root-owned zombies are invisible');
+  t.match(report.notes.join('\n'), /hidepid=(2|invisible)/);
+});
+
+t.test('processes exiting mid-scan never break the census', async (t) => {
+  // Two churners: a shell forking short processes, and perl forking children
+  // and reaping each at once, so /proc entries vanish between readdir and read.
+  const churn = [
+    spawn('sh', ['-c', 'while :; do /bin/true; done'], { stdio: 'ignore' }),
+    spawn('perl', ['-e', 'while (1) { my $p = fork // next; if (!$p) { exit 0 } waitpid($p, 0) }'], { stdio: 'ignore' }),
+  ];
+  t.teardown(() => churn.forEach((c) => c.kill('SIGKILL')));
+  let scans = 0;
+  let errors = 0;
+  for (let i = 0; i < 300; i++) {
+    try {
+      const report = census();
+      if (report.total !== report.groups.reduce((s, g) => s + g.count, 0)) errors++;
+      scans++;
+    } catch (error) {
+      errors++;
+      t.fail(`census threw: ${(error as Error).stack}`);
+      break;
+    }
+  }
+  t.equal(scans, 300, '300 scans under churn');
+  t.equal(errors, 0);
+  const runs = await Promise.all(Array.from({ length: 8 }, () => new Promise<Cli>((resolve) => {
+    const child = spawn(node, [ZOMBIES, '--json']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  })));
+  for (const r of runs) {
+    t.equal(r.code, 0);
+    t.equal(r.stderr, '');
+    t.equal((JSON.parse(r.stdout) as CensusReport).version, 1);
+  }
+});
+
+t.test('cgroup paths name containers, pods and units', async (t) => {
+  const id = 'a'.repeat(12) + '0123456789abcdef'.repeat(3) + 'b'.repeat(4);
+  t.equal(id.length, 64);
+  const docker = parseCgroupPath(`/docker/${id}`);
+  t.equal(docker.containerId, id);
+  t.equal(docker.runtime, 'docker');
+  t.equal(docker.label, `docker container ${id.slice(0, 12)}`);
+  const systemdDocker = parseCgroupPath(`/system.slice/docker-${id}.scope`);
+  t.equal(systemdDocker.containerId, id);
+  t.equal(systemdDocker.runtime, 'docker');
+  t.equal(systemdDocker.unit, `docker-${id}.scope`);
+  const kube = parseCgroupPath(`/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12345678_abcd_ef01_2345_6789abcdef01.slice/cri-containerd-${id}.scope`);
+  t.equal(kube.podUid, '12345678-abcd-ef01-2345-6789abcdef01');
+  t.equal(kube.containerId, id);
+  t.equal(kube.runtime, 'cri-containerd');
+  t.match(kube.label, /^kubernetes pod 12345678-abcd-ef01-2345-6789abcdef01 container aaaaaaaaaaaa$/);
+  const kubeFs = parseCgroupPath(`/kubepods/besteffort/pod12345678-abcd-ef01-2345-6789abcdef01/${id}`);
+  t.equal(kubeFs.podUid, '12345678-abcd-ef01-2345-6789abcdef01');
+  t.equal(kubeFs.runtime, 'kubernetes');
+  const unit = parseCgroupPath('/system.slice/nginx.service');
+  t.equal(unit.unit, 'nginx.service');
+  t.equal(unit.label, 'unit nginx.service');
+  t.equal(unit.containerId, null);
+  const session = parseCgroupPath('/user.slice/user-1000.slice/session-3.scope');
+  t.equal(session.label, 'unit session-3.scope');
+  // Negative controls: a 32-hex id is no container, the root names nothing.
+  t.equal(parseCgroupPath('/process_api/21eed9432a5f219eb02e4a23ee05b390').label, null);
+  t.equal(parseCgroupPath('/').label, null);
+});
