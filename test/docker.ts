@@ -91,6 +91,11 @@ function suite() {
     t.equal(reaped.zombies, 0, 'no zombie left in the container under reaper');
     t.equal(leaked.alive, 0, 'all 100 orphans have exited (control)');
     t.ok(leaked.zombies >= 100, `control: node as PID 1 leaves them as zombies (${leaked.zombies})`);
+    // The HEALTHCHECK the docker/ Dockerfiles use.
+    const health = (name: string) => docker(['exec', name, '/app/node_modules/.bin/reaper-zombies', '--max', '20']);
+    const [healthy, unhealthy] = await Promise.all([health(withReaper), health(control)]);
+    t.equal(healthy.code, 0, 'reaper-zombies --max 20: healthy under reaper');
+    t.equal(unhealthy.code, 1, `reaper-zombies --max 20: unhealthy in the control (${unhealthy.stdout.trim().split('\n').pop()})`);
     await Promise.all([docker(['rm', '-f', withReaper, control]), a.finished, b.finished]);
   });
 
