@@ -242,7 +242,7 @@ t.test('hidepid: an unprivileged census says what it cannot see', async (t) => {
   const script = `mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "${node}" "${ZOMBIES}" --json`;
   const out = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: plainEnv });
   if (out.status !== 0 && /mount/.test(out.stderr)) {
-    t.pass(`skipped: `cannot mount a hidepid /proc here: ${out.stderr.trim()}`);
+    t.pass(`skipped: cannot mount a hidepid /proc here: ${out.stderr.trim()}`);
     return;
   }
   t.equal(out.status, 0, out.stderr);
