@@ -6,7 +6,7 @@
 #     forwarding or masquerading: containers run with --network=none only. Its
 #     --init-path is docker/reaper-docker-init, so `docker run --init` runs reaper.
 #     The log goes to $STATE/dockerd.log; we wait (bounded) until `docker info` answers;
-#  3. builds reaper (addon + TypeScript), the linux-x64 glibc prebuild, and packs it;
+#  3. builds reaper (addon + TypeScript), the linux-x64 glibc prebuild (scripts/prebuilds.sh), packs it;
 #  4. imports reaper-node:local, a rootfs made from this host's own node, its ldd
 #     libraries and busybox-static (no registry is ever contacted), and builds
 #     reaper-test:local from test/fixtures/docker/Dockerfile.test, which COPYs the
@@ -50,14 +50,11 @@ command -v dockerd >/dev/null || die "dockerd is not on PATH after installing do
 # --- 2. reaper: build, prebuild, pack --------------------------------------
 # (before dockerd: the init-path launcher needs dist/ for `docker info`.)
 cd "$ROOT"
-NODEDIR=$(node -p "require('path').resolve(process.execPath, '../..')")
 [ -d node_modules/typescript ] || { say "npm ci"; npm ci --no-audit --no-fund >"$STATE/npm-ci.log" 2>&1 || die "npm ci failed (log: $STATE/npm-ci.log)"; }
 say "building reaper"
 npm run build --silent >"$STATE/build.log" 2>&1 || { tail -n 30 "$STATE/build.log" >&2; die "npm run build failed"; }
-say "building the linux-$(node -p process.arch) prebuild"
-npm_config_nodedir=$NODEDIR npx --no-install prebuildify --napi --strip --tag-libc \
-  --target "$(node -p process.versions.node)" >"$STATE/prebuild.log" 2>&1 \
-  || { tail -n 30 "$STATE/prebuild.log" >&2; die "prebuildify failed (log: $STATE/prebuild.log)"; }
+# In a scratch copy (scripts/prebuilds.sh): the work tree's build/ stays as npm run build left it.
+bash "$ROOT/scripts/prebuilds.sh" 2>"$STATE/prebuild.log" || { cat "$STATE/prebuild.log" >&2; die "scripts/prebuilds.sh failed"; }
 rm -f "$STATE"/reaper-*.tgz
 npm pack --silent --pack-destination "$STATE" >"$STATE/pack.log" 2>&1 || { cat "$STATE/pack.log" >&2; die "npm pack failed"; }
 TARBALL=$(ls "$STATE"/reaper-*.tgz)
