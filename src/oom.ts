@@ -1,7 +1,10 @@
 // Was it the OOM killer? We read the memory cgroup's own oom_kill counter
-// when the child starts and again when it dies: only a rise, together with a
-// SIGKILL, is reported as an OOM kill. Nothing is guessed from exit codes.
+// (v1 memory.oom_control, v2 memory.events) when the child starts and again
+// when it dies: only a rise, together with a SIGKILL, is reported as an OOM
+// kill. A rise with any other ending is reported as the OOM killer having hit
+// another process in the cgroup. Nothing is guessed from exit codes.
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { ExitStatus } from './exit-status.js';
 import { describeStatus } from './exit-status.js';
 import { formatBytes } from './format.js';
@@ -22,59 +25,82 @@ export interface MemoryWatch {
   before: MemoryReading;
 }
 
-interface Mount {
+export interface Mount {
   root: string;
   point: string;
   type: string;
   options: string[];
 }
 
+/** Parses /proc/<pid>/mountinfo text (exported for tests). */
+export function parseMountinfo(text: string): Mount[] {
+  const out: Mount[] = [];
+  for (const line of text.trim().split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!left || !right) continue;
+    const fields = left.split(' ');
+    const [type, , superOptions] = right.split(' ');
+    out.push({ root: fields[3]!, point: fields[4]!, type: type!, options: (superOptions ?? '').split(',') });
+  }
+  return out;
+}
+
 function mounts(): Mount[] {
   try {
-    return readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').map((line) => {
-      const [left, right] = line.split(' - ') as [string, string];
-      const fields = left.split(' ');
-      const [type, , superOptions] = right.split(' ');
-      return { root: fields[3]!, point: fields[4]!, type: type!, options: (superOptions ?? '').split(',') };
-    });
+    return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
   } catch {
     return [];
   }
 }
 
-/** The memory cgroup a process is in (v2 unified, or v1 memory controller). */
-export function findMemoryCgroup(pid: number | 'self' = 'self'): MemoryCgroup | null {
-  let lines: string[];
+function fileExists(path: string): boolean {
   try {
-    lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+    readFileSync(path);
+    return true;
   } catch {
-    return null;
+    return false;
   }
-  const all = mounts();
+}
+
+/**
+ * Chooses the memory cgroup from /proc/<pid>/cgroup text and the mounts, at
+ * runtime: the v1 memory controller when it is mounted (hybrid hosts keep a
+ * controller-less cgroup2 tree beside it), else the v2 unified hierarchy when
+ * its directory has memory.events (the memory controller is enabled there).
+ */
+export function resolveMemoryCgroup(cgroupText: string, all: Mount[], exists: (path: string) => boolean = fileExists): MemoryCgroup | null {
+  const lines = cgroupText.trim().split('\n');
   const join = (mount: Mount, path: string) => {
     const relative = mount.root !== '/' && path.startsWith(mount.root) ? path.slice(mount.root.length) : path;
     return `${mount.point}${relative === '/' ? '' : relative}`;
   };
   for (const line of lines) {
     const [, controllers, path] = line.split(':', 3) as [string, string, string];
-    if (controllers.split(',').includes('memory')) {
+    if (controllers !== undefined && controllers.split(',').includes('memory')) {
       const mount = all.find((m) => m.type === 'cgroup' && m.options.includes('memory'));
       if (mount) return { path: join(mount, path), version: 1 };
     }
   }
   for (const line of lines) {
     if (!line.startsWith('0::')) continue;
-    const mount = all.find((m) => m.type === 'cgroup2');
-    if (!mount) continue;
-    const dir = join(mount, line.slice(3));
-    try {
-      readFileSync(`${dir}/memory.events`);
-      return { path: dir, version: 2 };
-    } catch {
+    for (const mount of all.filter((m) => m.type === 'cgroup2')) {
+      const dir = join(mount, line.slice(3));
       // Hybrid hosts mount a cgroup2 tree without the memory controller.
+      if (exists(`${dir}/memory.events`)) return { path: dir, version: 2 };
     }
   }
   return null;
+}
+
+/** The memory cgroup a process is in (v2 unified, or v1 memory controller). */
+export function findMemoryCgroup(pid: number | 'self' = 'self'): MemoryCgroup | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch {
+    return null;
+  }
+  return resolveMemoryCgroup(text, mounts());
 }
 
 function readNumber(file: string): number | null {
@@ -89,20 +115,41 @@ function readNumber(file: string): number | null {
   }
 }
 
-function readKeyed(file: string, key: string): number | null {
+function readKeyed(file: string, key: string, limit = false): number | null {
   try {
     const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(readFileSync(file, 'utf8'));
-    return match ? Number(match[1]) : null;
+    if (!match) return null;
+    const value = Number(match[1]);
+    return limit && value >= 2 ** 62 ? null : value;
   } catch {
     return null;
   }
 }
 
+/**
+ * The limit that applies to the cgroup: its own, or when it has none, the
+ * tightest of its ancestors' (a container's limit is often set one level up).
+ */
+function effectiveLimit(cgroup: MemoryCgroup): number | null {
+  if (cgroup.version === 1) {
+    return readNumber(`${cgroup.path}/memory.limit_in_bytes`) ??
+      readKeyed(`${cgroup.path}/memory.stat`, 'hierarchical_memory_limit', true);
+  }
+  let limit: number | null = null;
+  // The root cgroup has no memory.max: the walk stops there.
+  for (let dir = cgroup.path, hops = 0; hops < 64; dir = dirname(dir), hops++) {
+    if (!fileExists(`${dir}/memory.max`)) break;
+    const value = readNumber(`${dir}/memory.max`);
+    if (value !== null && (limit === null || value < limit)) limit = value;
+    if (dir === '/' || dirname(dir) === dir) break;
+  }
+  return limit;
+}
+
 export function readMemory(cgroup: MemoryCgroup | null): MemoryReading {
   if (!cgroup) return { oomKills: null, limitBytes: null };
-  return cgroup.version === 2
-    ? { oomKills: readKeyed(`${cgroup.path}/memory.events`, 'oom_kill'), limitBytes: readNumber(`${cgroup.path}/memory.max`) }
-    : { oomKills: readKeyed(`${cgroup.path}/memory.oom_control`, 'oom_kill'), limitBytes: readNumber(`${cgroup.path}/memory.limit_in_bytes`) };
+  const file = cgroup.version === 2 ? `${cgroup.path}/memory.events` : `${cgroup.path}/memory.oom_control`;
+  return { oomKills: readKeyed(file, 'oom_kill'), limitBytes: effectiveLimit(cgroup) };
 }
 
 /** Call before the child starts; explainDeath compares against it. */
@@ -117,18 +164,26 @@ export interface DeathExplanation {
   memoryLimitBytes: number | null;
 }
 
-/** One sentence on why the child died by a signal; null when it exited. */
+/**
+ * One sentence on why the child died: by a signal, by the OOM killer (a
+ * SIGKILL while the cgroup's oom_kill counter rose), or, when it exited with a
+ * code, whether the OOM killer killed something else in its cgroup meanwhile.
+ * Null when it exited normally and the OOM killer did nothing.
+ */
 export function explainDeath(pid: number, name: string, status: ExitStatus, watch: MemoryWatch): DeathExplanation | null {
-  if (status.signal === null) return null;
   const after = readMemory(watch.cgroup);
-  const rose = watch.before.oomKills !== null && after.oomKills !== null && after.oomKills > watch.before.oomKills;
-  if (status.signal === 9 && rose) {
-    const limit = after.limitBytes !== null ? `the memory limit of ${formatBytes(after.limitBytes)}` : 'its memory limit';
+  const kills = watch.before.oomKills !== null && after.oomKills !== null ? after.oomKills - watch.before.oomKills : 0;
+  const limit = after.limitBytes !== null ? `the memory limit of ${formatBytes(after.limitBytes)}` : 'its memory limit';
+  if (status.signal === 9 && kills > 0) {
     return {
       message: `${name} (pid ${pid}) was killed by the kernel's OOM killer: its cgroup ${watch.cgroup!.path} reached ${limit}; raise the limit or reduce the app's memory use.`,
       oomKilled: true,
       memoryLimitBytes: after.limitBytes,
     };
   }
-  return { message: `${name} (pid ${pid}) ${describeStatus(status)}`, oomKilled: false, memoryLimitBytes: after.limitBytes };
+  if (status.signal === null && kills <= 0) return null;
+  const others = kills > 0
+    ? `; meanwhile the kernel's OOM killer killed ${kills === 1 ? 'a process' : `${kills} processes`} in its cgroup ${watch.cgroup!.path}, which reached ${limit}`
+    : '';
+  return { message: `${name} (pid ${pid}) ${describeStatus(status)}${others}`, oomKilled: false, memoryLimitBytes: after.limitBytes };
 }
