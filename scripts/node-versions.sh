@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# scripts/node-versions.sh [MAJOR...]: runs reaper's wrapper-mode tests (test/wrapper.ts),
+# and a smoke run of the prebuild without build/, on other Node majors (default 22 24)
+# with the SAME N-API addon built for the system node (no rebuild).
+# Node binaries come from the npm registry: package node-linux-<arch>@MAJOR (the official
+# build, shipped inside the npm package; installed with --ignore-scripts, nothing downloaded
+# at install time) into $REAPER_NODES (default /tmp/reaper-nodes).
+# Exits non-zero if any version fails. Prints one result line per version.
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NODES=${REAPER_NODES:-/tmp/reaper-nodes}
+ARCH=$(node -p process.arch)
+majors=("$@")
+[ ${#majors[@]} -gt 0 ] || majors=(22 24)
+say() { printf 'node-versions: %s\n' "$*" >&2; }
+
+cd "$ROOT"
+[ -f dist/cli.js ] && { [ -f build/Release/reaper.node ] || ls prebuilds/linux-"$ARCH"/*.node >/dev/null 2>&1; } \
+  || { say "build first: npm run build"; exit 1; }
+tests=()
+[ -f test/wrapper.ts ] && tests+=(test/wrapper.ts)
+
+failed=0
+results=()
+for major in "${majors[@]}"; do
+  dir=$NODES/$major
+  bin=$dir/node_modules/node-linux-$ARCH/bin
+  if [ ! -x "$bin/node" ]; then
+    say "fetching node-linux-$ARCH@$major"
+    rm -rf "$dir" && mkdir -p "$dir"
+    (cd "$dir" && npm install --no-audit --no-fund --no-package-lock --ignore-scripts "node-linux-$ARCH@$major" >"$dir.log" 2>&1) \
+      || { results+=("node $major: could not install node-linux-$ARCH@$major (log: $dir.log)"); failed=1; continue; }
+  fi
+  version=$("$bin/node" --version)
+  # The smoke run: the N-API addon loads and reaper runs as PID 1, exit code passes through.
+  smoke=$(PATH=$bin:$PATH unshare --pid --fork --mount-proc "$bin/node" dist/cli.js -- sh -c 'exit 3' 2>&1); code=$?
+  line="node $version: smoke (reaper -- sh -c 'exit 3' as PID 1) -> $code"
+  [ "$code" = 3 ] || { failed=1; line="$line FAILED: $smoke"; }
+  if [ ${#tests[@]} -gt 0 ]; then
+    log=$NODES/tap-$major.log
+    start=$(date +%s)
+    # tap and the harness spawn process.execPath; #!/usr/bin/env node finds $bin first.
+    PATH=$bin:$PATH "$bin/node" node_modules/.bin/tap --disable-coverage "${tests[@]}" >"$log" 2>&1; tcode=$?
+    summary=$(grep -E '^# \{ total' "$log" | tail -1)
+    line="$line; tap ${tests[*]}: exit $tcode ${summary#\# } in $(( $(date +%s) - start ))s"
+    [ "$tcode" = 0 ] || { failed=1; line="$line FAILED (log: $log)"; }
+  fi
+  results+=("$line")
+done
+printf '%s\n' "${results[@]}"
+exit $failed
