@@ -250,6 +250,10 @@ Napi::Value WriteLog(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
+Napi::Value ExitNow(const Napi::CallbackInfo& info) {
+  reaper::exit_now(info[0].ToNumber().Int32Value());
+}
+
 Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), errno_name(info[0].ToNumber().Int32Value()));
 }
@@ -272,6 +276,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("signalProcess", Napi::Function::New(env, SignalProcess));
   exports.Set("openNonblockingWriter", Napi::Function::New(env, OpenNonblockingWriter));
   exports.Set("writeLog", Napi::Function::New(env, WriteLog));
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoName));
   // Real-time signal numbers differ between C libraries (glibc 34, musl 35).
   exports.Set("SIGRTMIN", Napi::Number::New(env, SIGRTMIN));

@@ -105,6 +105,9 @@ int signal_process(pid_t pid, uint64_t start_ticks, int signal);
 // Returns an fd for log lines that never blocks the caller, even when fd is a
 // pipe nobody reads, without changing the flags the app's inherited fd shares.
 int open_nonblocking_writer(int fd);
+// Ends the process at once, skipping atexit handlers: Node's own exit path
+// restores terminal modes and aborts when the terminal was hung up (EIO).
+[[noreturn]] void exit_now(int code);
 // Writes without blocking and without raising SIGPIPE. Returns bytes or -errno.
 ssize_t write_log(int fd, const char* data, size_t length);
 

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { helpText, parseInvocation, type Flavour } from './args.js';
 import { ReaperError, UsageError } from './errors.js';
 import { createLogger } from './log.js';
+import { native } from './native.js';
 import { supervise } from './supervisor.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; gitHead?: string };
@@ -61,7 +62,9 @@ async function main(): Promise<number> {
   const log = createLogger(options.verbosity, options.logFormat);
   try {
     const result = await supervise(options, log);
-    return result.exitCode;
+    // Everything is reaped and logged (log writes are synchronous). Node's
+    // exit path would restore terminal modes and abort on a hung-up terminal.
+    return native().exitNow(result.exitCode);
   } catch (error) {
     const exitCode = (error as { exitCode?: number }).exitCode ?? 1;
     log.error(error instanceof ReaperError || exitCode !== 1 ? (error as Error).message : `could not start: ${(error as Error).stack}`);

@@ -40,6 +40,8 @@ export interface NativeBinding {
   openNonblockingWriter(fd: number): number;
   writeLog(fd: number, text: string): number;
   errnoName(errno: number): string;
+  /** _exit(code): no atexit handlers (see native/reaper.h). */
+  exitNow(code: number): never;
   SIGRTMIN: number;
   SIGRTMAX: number;
   /** Clock ticks per second, the unit of /proc start times. */

@@ -76,6 +76,7 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
 
   return new Promise<SupervisorResult>((resolve) => {
     let mainStatus: ExitStatus | null = null;
+    let mainName = file;
     let orphansReaped = 0;
     let stopTimer: NodeJS.Timeout | undefined;
     let leftover: Buffer = Buffer.alloc(0);
@@ -95,6 +96,15 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     };
 
     const reapAll = () => {
+      // The main child first, by pid, so its name is read before it goes.
+      if (!mainStatus) {
+        const exit = addon.reapPid(pid, true);
+        if (exit) {
+          addon.clearForwardTarget();
+          mainStatus = exit;
+          mainName = exit.comm || file;
+        }
+      }
       for (;;) {
         const batch = addon.reap(describe, REAP_BATCH);
         for (const exit of batch) {
@@ -140,9 +150,9 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     const onMainExit = async (status: ExitStatus) => {
       finishing = true;
       clearTimeout(stopTimer);
-      const death = explainDeath(pid, file, status, memory);
+      const death = explainDeath(pid, mainName, status, memory);
       if (death) log.notice(death.message, { event: 'exit', oomKilled: death.oomKilled });
-      else log.info(`${file} (pid ${pid}) ${describeStatus(status)}`);
+      else log.info(`${mainName} (pid ${pid}) ${describeStatus(status)}`);
 
       let report: DrainReport | null = null;
       if (options.drain) {
