@@ -318,3 +318,31 @@ t.test('cgroup paths name containers, pods and units', async (t) => {
   t.equal(parseCgroupPath('/process_api/21eed9432a5f219eb02e4a23ee05b390').label, null);
   t.equal(parseCgroupPath('/').label, null);
 });
+
+t.test('zombies under reaper itself are called transient (reaper stopped so it cannot reap yet)', async (t) => {
+  const reaper = runReaper(['--', 'sh', '-c', 'echo ready; read go; (true &); (true &); echo spawned; exec sleep 1000'], { pid1: false, stdin: 'pipe' });
+  t.teardown(() => {
+    try {
+      process.kill(reaper.initPid(), 'SIGCONT');
+    } catch {
+      // already gone
+    }
+    reaper.child.kill('SIGKILL');
+  });
+  await ready(reaper, /^ready$/);
+  const pid = reaper.initPid();
+  process.kill(pid, 'SIGSTOP');
+  reaper.child.stdin!.write('go\n');
+  await ready(reaper, /^spawned$/);
+  const group = await until(() => {
+    const g = groupOf(pid);
+    return g && g.count === 2 ? g : undefined;
+  }, 'two zombies under the stopped reaper');
+  t.equal(group.parent.kind, 'reaper', 'recognised as reaper from its command line');
+  t.match(group.advice, /^transient: reaper reaps/);
+  process.kill(pid, 'SIGCONT');
+  await until(() => (groupOf(pid) ? undefined : true), 'reaper to reap them once resumed');
+  t.pass('reaped once resumed');
+  reaper.signal('SIGTERM');
+  t.equal((await reaper.finished).code, 143);
+});
