@@ -139,7 +139,13 @@ async function signalRun(session, who, metric, rep, pinCpu) {
   const code = await done;
   rmSync(fifo, { force: true });
   if (code !== 0) throw new Error(`sigsend failed (${code}): ${stderr}`);
-  for (const line of stdout.trim().split('\n')) add(metric, who, Number(line) / 1e3, rep);
+  let lost = 0;
+  for (const line of stdout.trim().split('\n')) {
+    if (line === 'lost') lost++;
+    else add(metric, who, Number(line) / 1e3, rep);
+  }
+  add(`${metric}_lost`, who, lost, rep);
+  if (lost) log(`${who}: ${lost} of ${config.signals} signals never reached the child (${metric})`);
 }
 
 async function initSession(init, rep) {

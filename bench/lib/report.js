@@ -113,6 +113,10 @@ export function formatReport(results, library, env, samples) {
   const targets = rows.filter((row) => row.pass !== null);
   lines.push(`Targets met: ${targets.filter((row) => row.pass).length} of ${targets.length}${targets.some((row) => !row.pass) ? ` (missed: ${targets.filter((row) => !row.pass).map((row) => row.key).join(', ')})` : ''}.`);
   lines.push('');
+  const lost = ['signal_us_lost', 'signal_cpu1_us_lost'].map((key) => who.filter((name) => samples[key]?.[name])
+    .map((name) => `${name} ${samples[key][name].reduce((a, b) => a + b, 0)}`).join(', ')).join('; pinned: ');
+  lines.push(`Forwarded signals that never reached the child within 2 s (sum over all runs, unpinned; pinned): ${lost}.`);
+  lines.push('');
   lines.push('### Per repetition (median of each repetition)');
   lines.push('');
   lines.push(`| metric | ${who.map((name) => (name === 'node' ? 'node floor' : name)).join(' | ')} |`);
