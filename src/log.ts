@@ -44,7 +44,8 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
   const log = (level: number, name: string = LEVEL_NAMES[level]!) => (message: string, fields?: Fields) => {
     if (level > verbosity) return;
     if (format === 'json') {
-      write(JSON.stringify({ time: new Date().toISOString(), level: name, pid: process.pid, msg: message, ...fields }) + '\n');
+      // "pid" is left to the fields (the orphan's, the child's): ours is reaperPid.
+      write(JSON.stringify({ time: new Date().toISOString(), level: name, reaperPid: process.pid, msg: message, ...fields }) + '\n');
     } else {
       write(`reaper[${process.pid}] ${name.toUpperCase()}: ${message}\n`);
     }

@@ -22,7 +22,7 @@ export interface SupervisorResult {
   exitCode: number;
   /** How the main child ended; null when it could not be started. */
   status: ExitStatus | null;
-  /** Why the child died, when a signal (or the OOM killer) killed it. */
+  /** Why the child died, when a signal killed it (or the OOM killer acted in its cgroup meanwhile). */
   death: DeathExplanation | null;
   /** The spawn failure, when the program could not be started. */
   failure?: string;
@@ -151,8 +151,13 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
       finishing = true;
       clearTimeout(stopTimer);
       const death = explainDeath(pid, mainName, status, memory);
-      if (death) log.notice(death.message, { event: 'exit', oomKilled: death.oomKilled });
-      else log.info(`${mainName} (pid ${pid}) ${describeStatus(status)}`);
+      const fields = {
+        event: 'exit', pid, comm: mainName, exitCode: status.exitCode,
+        signal: status.signal === null ? null : signalName(status.signal),
+        oomKilled: death?.oomKilled ?? false, memoryLimitBytes: death?.memoryLimitBytes ?? null,
+      };
+      if (death) log.notice(death.message, fields);
+      else log.info(`${mainName} (pid ${pid}) ${describeStatus(status)}`, fields);
 
       let report: DrainReport | null = null;
       if (options.drain) {
