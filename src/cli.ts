@@ -29,8 +29,13 @@ function flavourOf(argv1: string | undefined): Flavour {
  * catatonit answers the same way, so we do too, naming ourselves in X.
  */
 function versionLine(): string {
-  const commit = packageJson.gitHead ? ` - git.${packageJson.gitHead.slice(0, 7)}` : '';
-  return `tini version ${packageJson.version}_reaper${commit}\n`;
+  let commit = packageJson.gitHead?.slice(0, 7);
+  try {
+    commit = (JSON.parse(readFileSync(new URL('./commit.json', import.meta.url), 'utf8')) as { commit: string }).commit;
+  } catch {
+    // Built outside a git checkout: no commit to name.
+  }
+  return `tini version ${packageJson.version}_reaper${commit ? ` - git.${commit}` : ''}\n`;
 }
 
 async function main(): Promise<number> {

@@ -1,6 +1,7 @@
 // Diagnostics go to stderr only (stdout belongs to the app), through a
 // private non-blocking descriptor: a full pipe or a closed stderr loses log
 // lines, never blocks or kills PID 1.
+import { writeSync } from 'node:fs';
 import { native } from './native.js';
 
 export const LEVEL_NAMES = ['error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -37,7 +38,13 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
       if (written === -EAGAIN) dropped++;
       else if (written < 0) broken = true; // EPIPE, EBADF: nobody is listening
     } catch {
-      broken = true;
+      // Without the addon (it failed to load: that is what this line says)
+      // a plain write is all there is; no child runs yet, so it cannot stall one.
+      try {
+        writeSync(fd, line);
+      } catch {
+        broken = true;
+      }
     }
   };
 
