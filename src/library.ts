@@ -59,6 +59,18 @@ const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 
 let active: Reaper | null = null;
 
+/**
+ * signal-exit (used by many CLIs, test runners and loggers) listens to
+ * SIGTERM/SIGINT/SIGHUP but acts only when it is the sole listener, then
+ * re-raises the signal: next to ours it would wait for us as we wait for
+ * it. It is an exit hook, not the app taking control; its hooks still run
+ * through process.exit.
+ */
+function isExitHookListener(listener: object): boolean {
+  const source = Function.prototype.toString.call(listener);
+  return source.includes('an exit is coming') || source.includes('emitter.count');
+}
+
 /** Starts reaping orphans in this process. Calling it again returns the running reaper. */
 export function startReaper(options: ReaperOptions = {}): Reaper {
   if (active) return active;
@@ -147,7 +159,7 @@ export function startReaper(options: ReaperOptions = {}): Reaper {
     for (const name of TERMINATION_SIGNALS) {
       const listener = () => {
         // The app's own listeners keep full control.
-        if (process.listenerCount(name) > 1) return;
+        if (process.listeners(name).some((other) => other !== listener && !isExitHookListener(other))) return;
         // What the default action would do outside a container, which the
         // kernel refuses to do to PID 1: exit hooks run, status 128+N.
         process.exit(128 + SIGNAL_NUMBERS[name]);
