@@ -37,7 +37,7 @@ const INITS = [
   { name: 'tini', argv: ['tini', '--'], package: 'tini' },
   { name: 'dumb-init', argv: ['dumb-init'], package: 'dumb-init' },
   { name: 'catatonit', argv: ['catatonit', '--'], package: 'catatonit' },
-  { name: 'reaper', argv: [process.execPath, join(ROOT, 'dist', 'cli.js'), '--'] },
+  { name: 'reaper', argv: [process.execPath, join(ROOT, 'dist', 'cli.cjs'), '--'] },
 ];
 const ANCHORS = INITS.filter((init) => init.package).map((init) => init.name);
 const NODE_IDLE = ['-e', 'require("fs").writeSync(3, "ready\\n"); setInterval(() => {}, 1e9)'];
@@ -275,7 +275,7 @@ async function main() {
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (pid namespaces, apt-get)');
   ensureInits();
   compileHelpers();
-  if (!existsSync(join(ROOT, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: npm run build first');
+  if (!existsSync(join(ROOT, 'dist', 'cli.cjs'))) throw new Error('dist/cli.cjs is missing: npm run build first');
 
   for (let rep = 0; rep < config.reps; rep++) {
     log(`repetition ${rep + 1}/${config.reps}: startup`);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const reaper = `${root}dist/cli.js`;
+const reaper = `${root}dist/cli.cjs`;
 const orphans = `${root}test/fixtures/make-orphans.sh`;
 const nodeAsInit = `${root}test/fixtures/node-as-init.js`;
 const canUnshare = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;

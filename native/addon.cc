@@ -130,20 +130,33 @@ Napi::Value ClearForwardTarget(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// reap(describe, limit) -> [{pid, exitCode, signal, coreDumped, comm?, startTicks?}]
-// Stops when nothing is waiting, when we have no children (ECHILD) or at limit.
+// reap(describe, mainPid) -> {count, exits, main}: reaps every waiting
+// child. Orphans are counted; without describe only that number crosses into
+// JavaScript (a burst of 10,000 zombies must not become 10,000 objects). The
+// main child, if among them, always comes back as `main`.
 Napi::Value Reap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool describe = info[0].ToBoolean();
-  uint32_t limit = info[1].ToNumber().Uint32Value();
-  Napi::Array out = Napi::Array::New(env);
+  pid_t main_pid = info[1].ToNumber().Int32Value();
+  uint32_t orphans = 0;
+  Napi::Array exits = Napi::Array::New(env);
+  Napi::Value main = env.Null();
   reaper::ExitInfo exit;
-  while (out.Length() < limit) {
+  for (;;) {
     int r = reaper::reap_next(describe, &exit);
     if (r == 0 || r == -ECHILD) break;
     if (r < 0) return check(env, r, "waitpid"), env.Undefined();
-    out.Set(out.Length(), exit_object(env, exit, describe));
+    if (exit.pid == main_pid) {
+      main = exit_object(env, exit, describe);
+    } else {
+      if (describe) exits.Set(orphans, exit_object(env, exit, true));
+      orphans++;
+    }
   }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("count", orphans);
+  out.Set("exits", exits);
+  out.Set("main", main);
   return out;
 }
 
@@ -212,6 +225,76 @@ Napi::Value OwnedProcessPids(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The notify pipe is watched by a uv_poll_t on Node's loop: it keeps the
+// loop alive while the app runs and wakes it only when a record arrives, with
+// no net.Socket machinery behind it.
+struct NotifyWatch {
+  uv_poll_t poll;
+  int fd;
+  napi_env env;
+  Napi::FunctionReference callback;
+};
+NotifyWatch* g_watch = nullptr;
+
+void on_notify_readable(uv_poll_t* handle, int status, int) {
+  NotifyWatch* watch = static_cast<NotifyWatch*>(handle->data);
+  std::vector<uint8_t> data;
+  uint8_t buf[4096];
+  for (;;) {
+    ssize_t n = read(watch->fd, buf, sizeof buf);
+    if (n > 0) {
+      data.insert(data.end(), buf, buf + n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;  // EAGAIN: drained (records are written whole, under PIPE_BUF)
+  }
+  Napi::Env env(watch->env);
+  Napi::HandleScope scope(env);
+  try {
+    Napi::Value error = status < 0 ? Napi::Value(errno_error(env, -status, "uv_poll").Value()) : env.Null();
+    watch->callback.MakeCallback(env.Global(), {error, Napi::Buffer<uint8_t>::Copy(env, data.data(), data.size())});
+  } catch (const Napi::Error& e) {
+    // Hand it to process 'uncaughtException', as Node does for its own callbacks.
+    napi_fatal_exception(env, e.Value());
+  }
+}
+
+// watchNotify(fd, callback(error, buffer))
+Napi::Value WatchNotify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  NotifyWatch* watch = new NotifyWatch{};
+  watch->fd = info[0].ToNumber().Int32Value();
+  watch->env = env;
+  watch->callback = Napi::Persistent(info[1].As<Napi::Function>());
+  watch->poll.data = watch;
+  int r = uv_poll_init(loop, &watch->poll, watch->fd);
+  if (r == 0) r = uv_poll_start(&watch->poll, UV_READABLE, on_notify_readable);
+  if (r != 0) {
+    delete watch;
+    Napi::Error::New(env, std::string("uv_poll: ") + uv_strerror(r)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  g_watch = watch;
+  return env.Undefined();
+}
+
+Napi::Value UnwatchNotify(const Napi::CallbackInfo& info) {
+  if (g_watch) {
+    uv_poll_stop(&g_watch->poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(&g_watch->poll), [](uv_handle_t* handle) {
+      delete static_cast<NotifyWatch*>(handle->data);
+    });
+    g_watch = nullptr;
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
   check(info.Env(), reaper::set_child_subreaper(info[0].ToBoolean()), "prctl");
   return info.Env().Undefined();
@@ -266,6 +349,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setForwardTarget", Napi::Function::New(env, SetForwardTarget));
   exports.Set("clearForwardTarget", Napi::Function::New(env, ClearForwardTarget));
   exports.Set("reap", Napi::Function::New(env, Reap));
+  exports.Set("watchNotify", Napi::Function::New(env, WatchNotify));
+  exports.Set("unwatchNotify", Napi::Function::New(env, UnwatchNotify));
   exports.Set("reapPid", Napi::Function::New(env, ReapPid));
   exports.Set("procStat", Napi::Function::New(env, ProcStat));
   exports.Set("readChildren", Napi::Function::New(env, ReadChildren));

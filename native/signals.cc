@@ -4,6 +4,7 @@
 // only for the signals it asked to hear about (and every failure).
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -67,6 +68,9 @@ void forward(int signal, pid_t sender) {
   }
   int error = send_to_target(pid, to) < 0 ? errno : 0;
   if (error != 0 || g_config.report[signal]) notify(kEventForwarded, signal, to, error, sender);
+  // Let the woken app run now: on a shared CPU it would otherwise wait for
+  // us to finish the event-loop turn the signal interrupted.
+  sched_yield();
 }
 
 void on_signal(int signal, siginfo_t* info, void*) {

@@ -15,7 +15,7 @@ majors=("$@")
 say() { printf 'node-versions: %s\n' "$*" >&2; }
 
 cd "$ROOT"
-[ -f dist/cli.js ] && { [ -f build/Release/reaper.node ] || ls prebuilds/linux-"$ARCH"/*.node >/dev/null 2>&1; } \
+[ -f dist/cli.cjs ] && { [ -f build/Release/reaper.node ] || ls prebuilds/linux-"$ARCH"/*.node >/dev/null 2>&1; } \
   || { say "build first: npm run build"; exit 1; }
 tests=()
 [ -f test/wrapper.ts ] && tests+=(test/wrapper.ts)
@@ -33,7 +33,7 @@ for major in "${majors[@]}"; do
   fi
   version=$("$bin/node" --version)
   # The smoke run: the N-API addon loads and reaper runs as PID 1, exit code passes through.
-  smoke=$(PATH=$bin:$PATH unshare --pid --fork --mount-proc "$bin/node" dist/cli.js -- sh -c 'exit 3' 2>&1); code=$?
+  smoke=$(PATH=$bin:$PATH unshare --pid --fork --mount-proc "$bin/node" dist/cli.cjs -- sh -c 'exit 3' 2>&1); code=$?
   line="node $version: smoke (reaper -- sh -c 'exit 3' as PID 1) -> $code"
   [ "$code" = 3 ] || { failed=1; line="$line FAILED: $smoke"; }
   if [ ${#tests[@]} -gt 0 ]; then

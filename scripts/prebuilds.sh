@@ -64,13 +64,13 @@ verify() { # arch runner...
   local arch=$1; shift
   local tree out code
   tree=$(package_tree)
-  out=$(cd "$tree" && unshare --pid --fork --mount-proc "$@" dist/cli.js -- sh -c 'echo "pid $$"; exit 3' 2>&1) && code=0 || code=$?
+  out=$(cd "$tree" && unshare --pid --fork --mount-proc "$@" dist/cli.cjs -- sh -c 'echo "pid $$"; exit 3' 2>&1) && code=0 || code=$?
   [ "$code" = 3 ] || die "linux-$arch: reaper -- sh -c 'exit 3' gave $code: $out"
   say "verified linux-$arch: loaded without build/, ran as PID 1, exit 3 passed through ($(echo "$out" | head -1))"
 }
 
 build "$HOST_ARCH"
-[ "$VERIFY" = 0 ] || [ -z "$(ls "$ROOT/dist/cli.js" 2>/dev/null)" ] || verify "$HOST_ARCH" node
+[ "$VERIFY" = 0 ] || [ -z "$(ls "$ROOT/dist/cli.cjs" 2>/dev/null)" ] || verify "$HOST_ARCH" node
 
 if [ "$ARM64" = 1 ]; then
   need=()

@@ -194,16 +194,16 @@ function baseName(word: string): string {
   return word.split('/').pop() ?? word;
 }
 
-/** This package's own cli.js, to recognise reaper however it was installed. */
-const OWN_CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+/** This package's own CLI files, to recognise reaper however it was installed. */
+const OWN_CLI = new Set([fileURLToPath(new URL('./cli.cjs', import.meta.url)), fileURLToPath(new URL('./cli.js', import.meta.url))]);
 
-/** Whether a command line is reaper's (its bin, its dist/cli.js, or this very package's cli.js). */
+/** Whether a command line is reaper's (its bin, its dist/cli.cjs, or this very package's CLI). */
 function isReaper(command: string, comm: string): boolean {
   const words = command.split(' ');
   if (comm === 'reaper' || baseName(words[0] ?? '') === 'reaper') return true;
-  // node /app/node_modules/.bin/reaper ..., node .../reaper/dist/cli.js ...
+  // node /app/node_modules/.bin/reaper ..., node .../reaper/dist/cli.cjs ...
   return words.slice(1, 3).some((word) =>
-    word === OWN_CLI || /(^|\/)reaper$/.test(word) || /(^|\/)reaper\/dist\/cli\.js$/.test(word));
+    OWN_CLI.has(word) || /(^|\/)reaper$/.test(word) || /(^|\/)reaper\/dist\/cli\.c?js$/.test(word));
 }
 
 function isInit(command: string, comm: string): boolean {

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // reaper [options] [--] <program> [args...]
 // Parses the command line, hands over to the supervisor and exits with the
 // child's status. Usage errors are one line on stderr and exit status 2.

@@ -28,7 +28,11 @@ export interface NativeBinding {
   isForwardable(signal: number): boolean;
   setForwardTarget(pid: number): void;
   clearForwardTarget(): void;
-  reap(describe: boolean, limit: number): NativeExit[];
+  /** Reaps every waiting child: orphans are counted (listed with describe); mainPid's exit comes back as main. */
+  reap(describe: boolean, mainPid: number): { count: number; exits: NativeExit[]; main: NativeExit | null };
+  /** Watches the notify pipe on Node's loop; the callback gets the records read. */
+  watchNotify(fd: number, callback: (error: Error | null, records: Buffer) => void): void;
+  unwatchNotify(): void;
   reapPid(pid: number, describe: boolean): NativeExit | null;
   procStat(pid: number): NativeProcStat | null;
   readChildren(tgid: number, tid: number): number[];

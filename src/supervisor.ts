@@ -2,9 +2,8 @@
 // left when the app exits, and report its status. Signals are forwarded by the
 // addon's handler before JavaScript hears of them; this file only reacts to
 // the records the handler leaves on the notify pipe.
-import { Socket } from 'node:net';
 import type { RunOptions } from './args.js';
-import { drain, type DrainReport } from './drain.js';
+import type { DrainReport } from './drain.js';
 import { isSystemError } from './errors.js';
 import { describeStatus, exitCodeOf, type ExitStatus } from './exit-status.js';
 import type { Logger } from './log.js';
@@ -16,7 +15,6 @@ import { explainDeath, memoryWatch, type DeathExplanation } from './oom.js';
 import { formatDuration } from './format.js';
 import { ageMs, commandLine } from './procfs.js';
 import { setRealtimeRange, signalName } from './signals.js';
-import { describeSpawnFailure } from './spawn-failure.js';
 
 export interface SupervisorResult {
   exitCode: number;
@@ -33,7 +31,6 @@ export interface SupervisorResult {
 const SIGINT = 2;
 const SIGKILL = 9;
 const SIGTERM = 15;
-const REAP_BATCH = 4096;
 
 /** Runs options.command under supervision; resolves once everything is reaped. */
 export async function supervise(options: RunOptions, log: Logger): Promise<SupervisorResult> {
@@ -60,6 +57,7 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
   try {
     pid = addon.spawn(file, options.command, environment, true);
   } catch (error) {
+    const { describeSpawnFailure } = await import('./spawn-failure.js');
     const failure = describeSpawnFailure(error, file);
     log.error(failure.message);
     return { exitCode: failure.exitCode, status: null, death: null, failure: failure.message, drain: null, orphansReaped: 0 };
@@ -84,7 +82,6 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     const describe = options.warnOnReap || log.enabled('info');
 
     const onOrphan = (exit: NativeExit) => {
-      orphansReaped++;
       const level = options.warnOnReap ? 'warn' : 'info';
       if (!log.enabled(level)) return;
       const age = exit.startTicks ? ageMs(exit.startTicks) : null;
@@ -95,28 +92,22 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
       });
     };
 
+    const setMain = (exit: NativeExit | null) => {
+      if (!exit || mainStatus) return;
+      addon.clearForwardTarget(); // never signal a pid we have reaped
+      mainStatus = exit;
+      mainName = exit.comm || file;
+    };
+
     const reapAll = () => {
       // The main child first, by pid, so its name is read before it goes.
-      if (!mainStatus) {
-        const exit = addon.reapPid(pid, true);
-        if (exit) {
-          addon.clearForwardTarget();
-          mainStatus = exit;
-          mainName = exit.comm || file;
-        }
-      }
-      for (;;) {
-        const batch = addon.reap(describe, REAP_BATCH);
-        for (const exit of batch) {
-          if (exit.pid === pid) {
-            addon.clearForwardTarget();
-            mainStatus = exit;
-          } else {
-            onOrphan(exit);
-          }
-        }
-        if (batch.length < REAP_BATCH) break;
-      }
+      if (!mainStatus) setMain(addon.reapPid(pid, true));
+      // Everything else: orphans (and the main child, should it have exited
+      // since). Without a log line to write, only their number comes back.
+      const { count, exits, main } = addon.reap(describe, pid);
+      setMain(main);
+      for (const exit of exits) onOrphan(exit);
+      orphansReaped += count;
     };
 
     const onSignalEvent = (kind: number, signal: number, delivered: number, error: number, sender: number) => {
@@ -161,6 +152,7 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
 
       let report: DrainReport | null = null;
       if (options.drain) {
+        const { drain } = await import('./drain.js');
         report = await drain({
           signal: options.drainSignal,
           graceMs: options.graceMs,
@@ -174,13 +166,14 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
       } else {
         reapAll();
       }
-      notify.destroy();
+      addon.unwatchNotify();
       process.off('uncaughtException', onInternalError);
       process.off('unhandledRejection', onInternalError);
       resolve({ exitCode: exitCodeOf(status, options.expectExit), status, death, drain: report, orphansReaped });
     };
 
-    const onData = (chunk: Buffer) => {
+    const onData = (error: Error | null, chunk: Buffer) => {
+      if (error) log.error(`notify pipe failed: ${error.message}; reaping may stall`);
       const data = leftover.length ? Buffer.concat([leftover, chunk]) : chunk;
       let childEvent = false;
       let offset = 0;
@@ -198,12 +191,10 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
 
     // The notify pipe is the only thing that keeps the loop alive (and wakes
     // it): no timer runs while the app does.
-    const notify = new Socket({ fd: notifyFd, readable: true, writable: false });
-    notify.on('data', onData);
-    notify.on('error', (error) => log.error(`notify pipe failed: ${error.message}; reaping may stall`));
+    addon.watchNotify(notifyFd, onData);
 
-    // The child may have exited before the socket was watched.
-    onData(Buffer.from([EVENT_CHILD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+    // The child may have exited before the pipe was watched.
+    onData(null, Buffer.from([EVENT_CHILD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
   });
 }
 
