@@ -15,23 +15,23 @@
 namespace reaper {
 namespace {
 
+// read() that retries EINTR. Returns bytes read (0 at the end) or -errno.
+ssize_t read_some(int fd, void* buf, size_t size) {
+  ssize_t n;
+  do n = read(fd, buf, size);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
+}
+
 // Reads a whole small file into buf (NUL-terminated). Returns length or -errno.
 ssize_t read_small_file(const char* path, char* buf, size_t size) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -errno;
   size_t used = 0;
-  while (used + 1 < size) {
-    ssize_t n = read(fd, buf + used, size - 1 - used);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int error = errno;
-      close(fd);
-      return -error;
-    }
-    if (n == 0) break;
-    used += static_cast<size_t>(n);
-  }
+  ssize_t n = 0;
+  while (used + 1 < size && (n = read_some(fd, buf + used, size - 1 - used)) > 0) used += static_cast<size_t>(n);
   close(fd);
+  if (n < 0) return n;
   buf[used] = '\0';
   return static_cast<ssize_t>(used);
 }
@@ -138,15 +138,8 @@ int read_children(pid_t tgid, pid_t tid, pid_t* pids, int capacity) {
   pid_t current = 0;
   bool in_number = false;
   char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int error = errno;
-      close(fd);
-      return -error;
-    }
-    if (n == 0) break;
+  ssize_t n;
+  while ((n = read_some(fd, buf, sizeof buf)) > 0) {
     for (ssize_t i = 0; i < n; i++) {
       char c = buf[i];
       if (c >= '0' && c <= '9') {
@@ -159,8 +152,9 @@ int read_children(pid_t tgid, pid_t tid, pid_t* pids, int capacity) {
       }
     }
   }
-  if (in_number && count < capacity) pids[count++] = current;
   close(fd);
+  if (n < 0) return static_cast<int>(n);
+  if (in_number && count < capacity) pids[count++] = current;
   return count;
 }
 

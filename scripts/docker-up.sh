@@ -119,6 +119,7 @@ say "installing $(basename "$TARBALL") into the test image's /app"
   || { tail -n 30 "$STATE/install.log" >&2; die "npm install of the tarball failed (log: $STATE/install.log)"; }
 [ ! -d "$CONTEXT/app/node_modules/reaper/build" ] || say "warning: the install compiled the addon instead of using the prebuild"
 cp -r "$ROOT/test/fixtures/docker/." "$CONTEXT/app/fixtures/"
+cp "$ROOT/test/fixtures/make-orphans.sh" "$CONTEXT/app/fixtures/"
 say "building reaper-test:local"
 docker build -q -t reaper-test:local -f "$ROOT/test/fixtures/docker/Dockerfile.test" "$CONTEXT" >"$STATE/image-build.log" 2>&1 \
   || { cat "$STATE/image-build.log" >&2; die "docker build of reaper-test:local failed"; }

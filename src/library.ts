@@ -121,7 +121,8 @@ export function startReaper(options: ReaperOptions = {}): Reaper {
         nextDue = Math.min(nextDue, seen + graceMs);
         continue;
       }
-      const exit = addon.reapPid(pid, true);
+      // Name and age cost three /proc reads: only for someone who listens.
+      const exit = addon.reapPid(pid, emitter.listenerCount('reap') > 0);
       if (!exit) continue;
       firstSeen.delete(pid);
       stillZombie.delete(pid);

@@ -133,7 +133,7 @@ function suite() {
 
   t.test('docker run -t: ^C reaches the app once and stops only the app', async (t) => {
     const name = nameOf('tty');
-    const pty = (args: string[]) => run(['python3', fixture('docker/pty-ctrl-c.py'), 'app ready',
+    const pty = (args: string[]) => run(['python3', fixture('pty-run.py'), JSON.stringify([['expect', 'app ready'], ['send', '\x03']]), '--',
       'docker', 'run', '-t', '-i', ...base(`${name}${args.length}`), IMAGE, 'node', APP, ...args], { pid1: false, env }).finished;
     names.push(`${name}1`, `${name}0`);
     const handled = await pty(['sigint']);
