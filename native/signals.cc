@@ -77,8 +77,9 @@ void on_signal(int signal, siginfo_t* info, void*) {
   int saved_errno = errno;
   if (signal == SIGCHLD) {
     notify(kEventChild, signal, 0, 0, 0);
-  } else if (info->si_code == SI_USER && info->si_pid == getpid()) {
-    // Raised by the kernel for our own act (SIGPIPE on a broken log pipe,
+  } else if (info->si_code <= 0 && info->si_pid == getpid()) {
+    // Sent by reaper to itself (a thread's tgkill, V8's SIGPROF sampler) or
+    // raised by the kernel for our own act (SIGPIPE on a broken log pipe,
     // SIGXFSZ): it is about reaper, not for the app.
   } else {
     forward(signal, info->si_code == SI_USER || info->si_code == SI_QUEUE ? info->si_pid : 0);

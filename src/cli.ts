@@ -9,7 +9,8 @@ import { createLogger } from './log.js';
 import { native } from './native.js';
 import { supervise } from './supervisor.js';
 
-const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; gitHead?: string };
+/** Read only for --help and --version: the start path of PID 1 stays short. */
+const packageJson = () => JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; gitHead?: string };
 
 const LICENSE = `reaper is released under the MIT License: permission is granted, free of charge, to deal in the
 software without restriction, provided the copyright and permission notice are kept. It is provided
@@ -28,13 +29,14 @@ function flavourOf(argv1: string | undefined): Flavour {
  * catatonit answers the same way, so we do too, naming ourselves in X.
  */
 function versionLine(): string {
-  let commit = packageJson.gitHead?.slice(0, 7);
+  const { version, gitHead } = packageJson();
+  let commit = gitHead?.slice(0, 7);
   try {
     commit = (JSON.parse(readFileSync(new URL('./commit.json', import.meta.url), 'utf8')) as { commit: string }).commit;
   } catch {
     // Built outside a git checkout: no commit to name.
   }
-  return `tini version ${packageJson.version}_reaper${commit ? ` - git.${commit}` : ''}\n`;
+  return `tini version ${version}_reaper${commit ? ` - git.${commit}` : ''}\n`;
 }
 
 async function main(): Promise<number> {
@@ -49,7 +51,7 @@ async function main(): Promise<number> {
     throw error;
   }
   if (invocation.action === 'help') {
-    process.stdout.write(helpText(packageJson.version));
+    process.stdout.write(helpText(packageJson().version));
     return 0;
   }
   if (invocation.action === 'version') {
