@@ -118,7 +118,13 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
         const as = delivered !== signal ? ` as ${signalName(delivered)}` : '';
         log.debug(`forwarded ${signalName(signal)}${from}${as} to ${options.processGroup ? 'process group' : 'pid'} ${pid}`);
         if ((signal === SIGTERM || signal === SIGINT) && options.stopTimeoutMs !== null && !stopTimer) {
-          stopTimer = setTimeout(() => escalate(signal), options.stopTimeoutMs);
+          stopTimer = setTimeout(() => {
+            try {
+              escalate(signal);
+            } catch (error) {
+              onInternalError(error);
+            }
+          }, options.stopTimeoutMs);
         }
       } else if (kind === EVENT_DROPPED) {
         log.debug(`dropped ${signalName(signal)}${from} (rewritten to 0)`);
@@ -141,30 +147,36 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     const onMainExit = async (status: ExitStatus) => {
       finishing = true;
       clearTimeout(stopTimer);
-      const death = explainDeath(pid, mainName, status, memory);
-      const fields = {
-        event: 'exit', pid, comm: mainName, exitCode: status.exitCode,
-        signal: status.signal === null ? null : signalName(status.signal),
-        oomKilled: death?.oomKilled ?? false, memoryLimitBytes: death?.memoryLimitBytes ?? null,
-      };
-      if (death) log.notice(death.message, fields);
-      else log.info(`${mainName} (pid ${pid}) ${describeStatus(status)}`, fields);
-
+      let death: DeathExplanation | null = null;
       let report: DrainReport | null = null;
-      if (options.drain) {
-        const { drain } = await import('./drain.js');
-        report = await drain({
-          signal: options.drainSignal,
-          graceMs: options.graceMs,
-          log,
-          reapAll: () => reapAll(),
-          onChildEvent: (listener) => {
-            childListeners.add(listener);
-            return () => childListeners.delete(listener);
-          },
-        });
-      } else {
-        reapAll();
+      try {
+        death = explainDeath(pid, mainName, status, memory);
+        const fields = {
+          event: 'exit', pid, comm: mainName, exitCode: status.exitCode,
+          signal: status.signal === null ? null : signalName(status.signal),
+          oomKilled: death?.oomKilled ?? false, memoryLimitBytes: death?.memoryLimitBytes ?? null,
+        };
+        if (death) log.notice(death.message, fields);
+        else log.info(`${mainName} (pid ${pid}) ${describeStatus(status)}`, fields);
+
+        if (options.drain) {
+          const { drain } = await import('./drain.js');
+          report = await drain({
+            signal: options.drainSignal,
+            graceMs: options.graceMs,
+            log,
+            reapAll: () => reapAll(),
+            onChildEvent: (listener) => {
+              childListeners.add(listener);
+              return () => childListeners.delete(listener);
+            },
+          });
+        } else {
+          reapAll();
+        }
+      } catch (error) {
+        // Whatever failed, the app's status is known: report it and exit.
+        onInternalError(error);
       }
       addon.unwatchNotify();
       process.off('uncaughtException', onInternalError);
@@ -173,19 +185,25 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     };
 
     const onData = (error: Error | null, chunk: Buffer) => {
-      if (error) log.error(`notify pipe failed: ${error.message}; reaping may stall`);
-      const data = leftover.length ? Buffer.concat([leftover, chunk]) : chunk;
-      let childEvent = false;
-      let offset = 0;
-      for (; offset + SIGNAL_EVENT_SIZE <= data.length; offset += SIGNAL_EVENT_SIZE) {
-        const kind = data[offset]!;
-        if (kind === EVENT_CHILD) childEvent = true;
-        else onSignalEvent(kind, data[offset + 1]!, data[offset + 2]!, data.readInt32LE(offset + 4), data.readInt32LE(offset + 8));
+      try {
+        if (error) log.error(`notify pipe failed: ${error.message}; reaping may stall`);
+        const data = leftover.length ? Buffer.concat([leftover, chunk]) : chunk;
+        let childEvent = false;
+        let offset = 0;
+        for (; offset + SIGNAL_EVENT_SIZE <= data.length; offset += SIGNAL_EVENT_SIZE) {
+          const kind = data[offset]!;
+          if (kind === EVENT_CHILD) childEvent = true;
+          else onSignalEvent(kind, data[offset + 1]!, data[offset + 2]!, data.readInt32LE(offset + 4), data.readInt32LE(offset + 8));
+        }
+        leftover = data.subarray(offset);
+        if (childEvent) {
+          reapAll();
+          for (const listener of childListeners) listener();
+        }
+      } catch (error) {
+        // Logged; the next SIGCHLD reaps again (zombies wait, they are not lost).
+        onInternalError(error);
       }
-      leftover = data.subarray(offset);
-      if (!childEvent) return;
-      reapAll();
-      for (const listener of childListeners) listener();
       if (mainStatus && !finishing) void onMainExit(mainStatus);
     };
 
