@@ -67,6 +67,24 @@ export function defaults(flavour: Flavour = 'reaper'): RunOptions {
   };
 }
 
+/**
+ * A value as it appears in an error message: quoted, control characters
+ * escaped (a newline must not split the one line), and cut short when huge.
+ */
+export function shown(value: string, max = 40): string {
+  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
+  const quoted = JSON.stringify(cut);
+  return value.length > max ? `${quoted} (${value.length} characters)` : quoted;
+}
+
+/** parseSignal, with the value made safe to show before it can appear in a message. */
+function signalArg(value: string, source: string, allowZero = false): number {
+  if (value.length > 32 || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw new UsageError(`${source}: unknown signal ${shown(value)}; use a name such as SIGTERM, TERM, SIGRTMIN+2, or a number.`);
+  }
+  return parseSignal(value, source, allowZero);
+}
+
 const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
 const FALSE_WORDS = new Set(['0', 'false', 'no', 'off']);
 
@@ -74,12 +92,12 @@ function parseSwitch(value: string, source: string): boolean {
   const word = value.trim().toLowerCase();
   if (TRUE_WORDS.has(word)) return true;
   if (FALSE_WORDS.has(word)) return false;
-  throw new UsageError(`${source}="${value}" is not a switch value; use 1 or 0.`);
+  throw new UsageError(`${source}=${shown(value)} is not a switch value; use 1 or 0.`);
 }
 
 function parseExitCode(value: string, source: string): number {
   if (!/^\d{1,3}$/.test(value.trim()) || Number(value) > 255) {
-    throw new UsageError(`${source}: "${value}" is not an exit code; use a number from 0 to 255.`);
+    throw new UsageError(`${source}: ${shown(value)} is not an exit code; use a number from 0 to 255.`);
   }
   return Number(value);
 }
@@ -87,10 +105,10 @@ function parseExitCode(value: string, source: string): number {
 /** "250ms", "5s", "1.5s", "2m", or a bare number of seconds. */
 export function parseDuration(value: string, source: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  if (!match) throw new UsageError(`${source}: "${value}" is not a duration; use e.g. 500ms, 5s or 2m.`);
+  if (!match) throw new UsageError(`${source}: ${shown(value)} is not a duration; use e.g. 500ms, 5s or 2m.`);
   const unit = match[2] ?? 's';
   const ms = Number(match[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60000);
-  if (ms > 24 * 3600 * 1000) throw new UsageError(`${source}: ${value} is longer than a day; use a shorter duration.`);
+  if (ms > 24 * 3600 * 1000) throw new UsageError(`${source}: ${shown(value)} is longer than a day; use a shorter duration.`);
   return Math.round(ms);
 }
 
@@ -99,14 +117,14 @@ function parseVerbosity(value: string, source: string): number {
   const named = LEVEL_NAMES.indexOf(word as (typeof LEVEL_NAMES)[number]);
   if (named >= 0) return named;
   if (/^\d+$/.test(word)) return Math.min(Number(word), LEVEL_NAMES.length - 1);
-  throw new UsageError(`${source}: "${value}" is not a verbosity; use 0-4 or one of ${LEVEL_NAMES.join(', ')}.`);
+  throw new UsageError(`${source}: ${shown(value)} is not a verbosity; use 0-4 or one of ${LEVEL_NAMES.join(', ')}.`);
 }
 
 function parseRewrite(value: string, source: string, options: RunOptions): void {
   for (const pair of value.split(',')) {
     const match = /^([^:]+):([^:]+)$/.exec(pair.trim());
-    if (!match) throw new UsageError(`${source}: "${pair}" is not a rewrite; use FROM:TO, e.g. 15:3 or TERM:QUIT (TO 0 drops FROM).`);
-    options.rewrite.set(parseSignal(match[1]!, source), parseSignal(match[2]!, source, true));
+    if (!match) throw new UsageError(`${source}: ${shown(pair)} is not a rewrite; use FROM:TO, e.g. 15:3 or TERM:QUIT (TO 0 drops FROM).`);
+    options.rewrite.set(signalArg(match[1]!, source), signalArg(match[2]!, source, true));
   }
 }
 
@@ -131,7 +149,7 @@ export const OPTIONS: OptionSpec[] = [
     long: 'log-format', value: 'FORMAT', env: 'REAPER_LOG_FORMAT',
     help: 'text (default) or json: one JSON object per line, for log shippers.',
     apply(o, value, source) {
-      if (value !== 'text' && value !== 'json') throw new UsageError(`${source}: "${value}" is not a log format; use text or json.`);
+      if (value !== 'text' && value !== 'json') throw new UsageError(`${source}: ${shown(value)} is not a log format; use text or json.`);
       o.logFormat = value;
     },
   },
@@ -163,7 +181,7 @@ export const OPTIONS: OptionSpec[] = [
   {
     short: 'p', long: 'parent-death-signal', value: 'SIGNAL', env: 'REAPER_PARENT_DEATH_SIGNAL',
     help: "Have the kernel send SIGNAL to reaper (and so to the child) when reaper's parent dies.",
-    apply(o, value, source) { o.parentDeathSignal = parseSignal(value, source); },
+    apply(o, value, source) { o.parentDeathSignal = signalArg(value, source); },
   },
   {
     long: 'grace', value: 'DURATION', env: 'REAPER_GRACE',
@@ -173,7 +191,7 @@ export const OPTIONS: OptionSpec[] = [
   {
     long: 'drain-signal', value: 'SIGNAL', env: 'REAPER_DRAIN_SIGNAL',
     help: 'Signal sent to remaining processes when the child has exited (default SIGTERM).',
-    apply(o, value, source) { o.drainSignal = parseSignal(value, source); },
+    apply(o, value, source) { o.drainSignal = signalArg(value, source); },
   },
   {
     long: 'no-drain', env: 'REAPER_DRAIN',
@@ -222,13 +240,13 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour:
       const eq = word.indexOf('=');
       const name = word.slice(2, eq < 0 ? undefined : eq);
       const spec = byLong.get(name);
-      if (!spec) throw new UsageError(`unknown option --${name}; see reaper --help for the options, and put -- before a program whose name starts with -.`);
+      if (!spec) throw new UsageError(`unknown option ${shown(`--${name}`)}; see reaper --help for the options, and put -- before a program whose name starts with -.`);
       let value = eq < 0 ? undefined : word.slice(eq + 1);
       if (spec.value && value === undefined) {
         value = argv[++i];
         if (value === undefined) throw new UsageError(`option --${name} needs a value (${spec.value}); see reaper --help.`);
       } else if (!spec.value && value !== undefined) {
-        throw new UsageError(`option --${name} takes no value; drop "=${value}".`);
+        throw new UsageError(`option --${name} takes no value; drop ${shown(`=${value}`)}.`);
       }
       const action = applyOption(spec, options, value ?? '', `--${name}`, flavour);
       if (action) return { action };
@@ -238,7 +256,7 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour:
     for (let j = 1; j < word.length; j++) {
       const letter = word[j]!;
       const spec = byShort.get(letter);
-      if (!spec) throw new UsageError(`unknown option -${letter}; see reaper --help for the options, and put -- before a program whose name starts with -.`);
+      if (!spec) throw new UsageError(`unknown option ${shown(`-${letter}`)}; see reaper --help for the options, and put -- before a program whose name starts with -.`);
       let value = '';
       if (spec.value) {
         value = j + 1 < word.length ? word.slice(j + 1) : argv[++i]!;
