@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseInvocation } from '../../src/args.js';
 import { UsageError } from '../../src/errors.js';
-import { REAPER, runReaper } from '../fixtures/harness.js';
-import { record, within } from './fixtures/common.js';
+import { REAPER, run } from '../fixtures/harness.js';
+import { reaperArgv, record, within } from './fixtures/common.js';
 
 // A seeded generator: a failure names its case index, and reruns repeat it.
 let seed = 0x5eed;
@@ -140,8 +140,8 @@ function cli(argv: Array<string | Buffer>, env: NodeJS.ProcessEnv = {}): Promise
   // Buffer words go through sh as raw bytes (printf), since spawn decodes its args as UTF-8.
   const raw = argv.some((a) => Buffer.isBuffer(a));
   const command = raw
-    ? ['sh', '-c', `exec "$@"`, 'sh', process.execPath, REAPER, ...argv.map((a) => (Buffer.isBuffer(a) ? a.toString('latin1') : a))]
-    : [process.execPath, REAPER, ...(argv as string[])];
+    ? ['env', '-u', 'NODE_OPTIONS', 'sh', '-c', `exec "$@"`, 'sh', process.execPath, REAPER, ...argv.map((a) => (Buffer.isBuffer(a) ? a.toString('latin1') : a))]
+    : ['env', '-u', 'NODE_OPTIONS', process.execPath, REAPER, ...(argv as string[])];
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(command[0]!, command.slice(1), { env: { ...base, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -256,7 +256,7 @@ t.test('exec failures as PID 1: 126/127 with a message naming which', async (t) 
     [['no-such-tool-xyz'], 127, /not found in PATH .*; install it or give its full path/],
   ];
   for (const [argv, code, pattern, env] of cases) {
-    const done = await within(runReaper(['--', ...argv], { env }).finished, 20_000, argv[0]!);
+    const done = await within(run(reaperArgv(['--', ...argv]), { env }).finished, 20_000, argv[0]!);
     t.equal(done.code, code, `${argv[0]}: exit ${code}`);
     t.match(done.stderr, pattern, `${argv[0]}: names the cause`);
     t.equal(done.stderr.split('\n').filter(Boolean).length, 1, `${argv[0]}: one line`);

@@ -3,8 +3,8 @@
 // flat over as many reaps as fit the time budget (1,000,000 when they do).
 import t from 'tap';
 import { performance } from 'node:perf_hooks';
-import { run, runReaper, zombieChildren, childrenOf, fixture } from '../fixtures/harness.js';
-import { helper, killOnTeardown, record, statusKb, until, within } from './fixtures/common.js';
+import { run, zombieChildren, childrenOf, fixture } from '../fixtures/harness.js';
+import { helper, killOnTeardown, reaperArgv, record, statusKb, until, within } from './fixtures/common.js';
 
 const orphans = helper('orphans');
 const node = process.execPath;
@@ -18,7 +18,7 @@ function zombiesUnder(pid: number): number {
 
 for (const [mode, batch, pauseUs] of [['bursts of 1,000', 1000, 0], ['continuous, batches of 100', 100, 0]] as const) {
   t.test(`100,000 orphans (${mode}): 0 zombies under reaper as PID 1`, async (t) => {
-    const reaper = runReaper(['--', 'sh', '-c', `${orphans} 100000 ${batch} ${pauseUs} && echo storm over && exec sleep 1000`]);
+    const reaper = run(reaperArgv(['--', 'sh', '-c', `${orphans} 100000 ${batch} ${pauseUs} && echo storm over && exec sleep 1000`]));
     killOnTeardown(t, reaper);
     const start = performance.now();
     const done = await within(reaper.waitFor(/^orphans done (\d+) in ([\d.]+) s/), 120_000, 'orphan storm');
@@ -56,7 +56,7 @@ const BUDGET_MS = Number(process.env.REAPER_STRESS_BUDGET_MS ?? 50_000);
 const CHUNK = 100_000;
 
 t.test(`reaper's RssAnon stays flat over up to ${TARGET.toLocaleString('en')} reaps`, async (t) => {
-  const reaper = runReaper(['--', 'sh', '-c', 'echo ready; exec cat'], { stdin: 'pipe' });
+  const reaper = run(reaperArgv(['--', 'sh', '-c', 'echo ready; exec cat']), { stdin: 'pipe' });
   killOnTeardown(t, reaper);
   await reaper.waitFor(/^ready$/);
   const init = reaper.initPid();
