@@ -103,7 +103,7 @@ Napi::Value OpenNotifyPipe(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), check(info.Env(), reaper::open_notify_pipe(), "pipe2"));
 }
 
-// installForwarding(rewrite: number[65], report: boolean[65], toGroup)
+// installForwarding(rewrite: number[65], report: boolean[65], toGroup, reapInHandler)
 Napi::Value InstallForwarding(const Napi::CallbackInfo& info) {
   reaper::ForwardingConfig config = {};
   Napi::Array rewrite = info[0].As<Napi::Array>(), report = info[1].As<Napi::Array>();
@@ -112,6 +112,7 @@ Napi::Value InstallForwarding(const Napi::CallbackInfo& info) {
     config.report[s] = report.Get(s).ToBoolean();
   }
   config.to_group = info[2].ToBoolean();
+  config.reap_in_handler = info[3].ToBoolean();
   check(info.Env(), reaper::install_forwarding(config), "sigaction");
   return info.Env().Undefined();
 }
@@ -123,6 +124,23 @@ Napi::Value IsForwardable(const Napi::CallbackInfo& info) {
 Napi::Value SetForwardTarget(const Napi::CallbackInfo& info) {
   reaper::set_forward_target(info[0].ToNumber().Int32Value());
   return info.Env().Undefined();
+}
+
+Napi::Value TakeReapedCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(reaper::take_reaped_count()));
+}
+
+// takeMainExit() -> exit object, or null unless the SIGCHLD handler reaped
+// the main child.
+Napi::Value TakeMainExit(const Napi::CallbackInfo& info) {
+  int status;
+  reaper::ExitInfo exit = {};
+  if (!reaper::take_main_exit(&status, exit.comm, sizeof exit.comm)) return info.Env().Null();
+  char comm[sizeof exit.comm];
+  memcpy(comm, exit.comm, sizeof comm);
+  reaper::decode_status(0, status, &exit);
+  memcpy(exit.comm, comm, sizeof comm);
+  return exit_object(info.Env(), exit, true);
 }
 
 Napi::Value ClearForwardTarget(const Napi::CallbackInfo& info) {
@@ -347,6 +365,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("installForwarding", Napi::Function::New(env, InstallForwarding));
   exports.Set("isForwardable", Napi::Function::New(env, IsForwardable));
   exports.Set("setForwardTarget", Napi::Function::New(env, SetForwardTarget));
+  exports.Set("takeReapedCount", Napi::Function::New(env, TakeReapedCount));
+  exports.Set("takeMainExit", Napi::Function::New(env, TakeMainExit));
   exports.Set("clearForwardTarget", Napi::Function::New(env, ClearForwardTarget));
   exports.Set("reap", Napi::Function::New(env, Reap));
   exports.Set("watchNotify", Napi::Function::New(env, WatchNotify));

@@ -36,6 +36,8 @@ ssize_t read_small_file(const char* path, char* buf, size_t size) {
   return static_cast<ssize_t>(used);
 }
 
+}  // namespace
+
 void decode_status(pid_t pid, int status, ExitInfo* out) {
   out->pid = pid;
   if (WIFSIGNALED(status)) {
@@ -48,6 +50,8 @@ void decode_status(pid_t pid, int status, ExitInfo* out) {
     out->core_dumped = false;
   }
 }
+
+namespace {
 
 void describe_zombie(pid_t pid, ExitInfo* out) {
   ProcStat stat;

@@ -48,6 +48,7 @@ struct ForwardingConfig {
   int rewrite[kMaxSignal + 1];  // rewrite[s] = signal to send for s; 0 drops it
   bool report[kMaxSignal + 1];  // write a kEventForwarded record for s
   bool to_group;                // kill(-pgid) instead of the child alone
+  bool reap_in_handler;         // reap orphans inside the SIGCHLD handler
 };
 
 // Creates the notify pipe; returns the read end (non-blocking, close-on-exec).
@@ -61,6 +62,11 @@ bool is_forwardable(int signal);
 void set_forward_target(pid_t pid);
 // After the main child is reaped: stop forwarding (never signal a reused pid).
 void clear_forward_target();
+// Orphans the SIGCHLD handler reaped since the last call.
+uint64_t take_reaped_count();
+// The main child's wait status (and name, "" if it was missed) if the SIGCHLD
+// handler reaped it; false otherwise.
+bool take_main_exit(int* status, char* comm, size_t size);
 
 // ---------------------------------------------------------------- reap.cc
 
@@ -73,6 +79,8 @@ struct ExitInfo {
   uint64_t start_ticks;  // start time in clock ticks since boot (0 when unknown)
 };
 
+// Fills out from a wait status.
+void decode_status(pid_t pid, int status, ExitInfo* out);
 // Reaps one exited child of ours (any pid). Returns 1 with *out filled, 0 when
 // none is waiting, or -errno (-ECHILD: we have no children at all). With
 // describe, the name and start time are read from /proc before the zombie goes.

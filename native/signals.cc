@@ -2,11 +2,19 @@
 // sent on whichever thread the kernel interrupts, before any event loop wakes
 // up. JavaScript only hears about it afterwards, through the notify pipe, and
 // only for the signals it asked to hear about (and every failure).
+//
+// Children are reaped there too (unless someone wants orphans' names logged,
+// which needs /proc reads first): PID 1 keeps reaping however busy or stuck
+// the JavaScript side is, one waitpid per zombie as tini does. The main
+// child's status (and name, when it was a zombie already) is kept for
+// JavaScript, which decides the exit.
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +29,54 @@ int g_notify_write = -1;
 std::atomic<pid_t> g_target{0};     // 0: not started yet, -1: reaped, else pid
 std::atomic<int> g_target_pidfd{-1};
 std::atomic<uint64_t> g_pending{0};  // signals that arrived before the child existed
+std::atomic<pid_t> g_main{0};        // main child; 0 until known (then nothing is reaped here)
+std::atomic<uint64_t> g_reaped{0};   // orphans reaped by the handler, not yet reported
+std::atomic<bool> g_main_reaped{false};
+int g_main_status = 0;               // valid once g_main_reaped
+char g_main_comm[32];                // its name, read while it was a zombie ("" if missed)
+
+// /proc/<pid>/comm into out, with nothing but async-signal-safe calls.
+void read_comm(pid_t pid, char* out, size_t size) {
+  char path[32] = "/proc/";
+  char digits[16];
+  int n = 0;
+  for (pid_t v = pid; v > 0 && n < 15; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+  size_t at = 6;
+  while (n > 0) path[at++] = digits[--n];
+  memcpy(path + at, "/comm", 6);
+  out[0] = '\0';
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t got = read(fd, out, size - 1);
+  close(fd);
+  if (got <= 0) return;
+  if (out[got - 1] == '\n') got--;
+  out[got] = '\0';
+}
+
+void reap_orphans() {
+  pid_t main = g_main.load();
+  if (main <= 0 || g_main_reaped.load()) return;
+  // If the main child is already a zombie, note its name before the loop
+  // below collects it (its /proc entry goes with it).
+  char comm[sizeof g_main_comm] = "";
+  siginfo_t info = {};
+  if (waitid(P_PID, static_cast<id_t>(main), &info, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 && info.si_pid == main) {
+    read_comm(main, comm, sizeof comm);
+  }
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
+    if (pid != main) {
+      g_reaped.fetch_add(1);
+      continue;
+    }
+    g_main_status = status;
+    memcpy(g_main_comm, comm, sizeof comm);
+    g_target.store(-1);  // stop forwarding: this pid may be reused from now on
+    g_main_reaped.store(true);
+  }
+}
 
 void notify(uint8_t kind, int signal, int delivered, int error, pid_t sender) {
   if (g_notify_write < 0) return;
@@ -76,6 +132,7 @@ void forward(int signal, pid_t sender) {
 void on_signal(int signal, siginfo_t* info, void*) {
   int saved_errno = errno;
   if (signal == SIGCHLD) {
+    if (g_config.reap_in_handler) reap_orphans();
     notify(kEventChild, signal, 0, 0, 0);
   } else if (info->si_code <= 0 && info->si_pid == getpid()) {
     // Sent by reaper to itself (a thread's tgkill, V8's SIGPROF sampler) or
@@ -136,7 +193,20 @@ void set_forward_target(pid_t pid) {
   if (pidfd >= 0) fcntl(pidfd, F_SETFD, FD_CLOEXEC);
   g_target_pidfd.store(pidfd);  // -1 on kernels before 5.3: plain kill()
   g_target.store(pid);
+  g_main.store(pid);
   flush_pending();
+}
+
+uint64_t take_reaped_count() {
+  return g_reaped.exchange(0);
+}
+
+bool take_main_exit(int* status, char* comm, size_t size) {
+  if (!g_main_reaped.load()) return false;
+  *status = g_main_status;
+  memcpy(comm, g_main_comm, size < sizeof g_main_comm ? size : sizeof g_main_comm);
+  comm[size - 1] = '\0';
+  return true;
 }
 
 void clear_forward_target() {

@@ -24,7 +24,11 @@ export interface NativeProcStat {
 export interface NativeBinding {
   spawn(file: string, args: string[], env: string[], foreground: boolean): number;
   openNotifyPipe(): number;
-  installForwarding(rewrite: number[], report: boolean[], toGroup: boolean): void;
+  installForwarding(rewrite: number[], report: boolean[], toGroup: boolean, reapInHandler: boolean): void;
+  /** Orphans the SIGCHLD handler reaped since the last call. */
+  takeReapedCount(): number;
+  /** The main child's exit if the SIGCHLD handler reaped it (pid 0, comm may be ""). */
+  takeMainExit(): NativeExit | null;
   isForwardable(signal: number): boolean;
   setForwardTarget(pid: number): void;
   clearForwardTarget(): void;

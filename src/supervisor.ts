@@ -47,7 +47,10 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     // reads the debug log, so the forwarding path stays free of wake-ups.
     report[s] = s === SIGTERM || s === SIGINT || log.enabled('debug');
   }
-  addon.installForwarding(rewrite, report, options.processGroup);
+  // Orphans are reaped inside the SIGCHLD handler unless their names are
+  // wanted in the log (read from /proc before the zombie goes).
+  const describe = options.warnOnReap || log.enabled('info');
+  addon.installForwarding(rewrite, report, options.processGroup, !describe);
   if (options.parentDeathSignal !== null) addon.setParentDeathSignal(options.parentDeathSignal);
 
   const memory = memoryWatch();
@@ -79,7 +82,6 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     let stopTimer: NodeJS.Timeout | undefined;
     let leftover: Buffer = Buffer.alloc(0);
     const childListeners = new Set<() => void>();
-    const describe = options.warnOnReap || log.enabled('info');
 
     const onOrphan = (exit: NativeExit) => {
       const level = options.warnOnReap ? 'warn' : 'info';
@@ -100,14 +102,18 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     };
 
     const reapAll = () => {
-      // The main child first, by pid, so its name is read before it goes.
-      if (!mainStatus) setMain(addon.reapPid(pid, true));
+      // The main child first: the SIGCHLD handler may have reaped it already;
+      // if not, by pid, so that its name is read before it goes.
+      if (!mainStatus) {
+        const handled = addon.takeMainExit();
+        setMain(handled ? { ...handled, pid } : addon.reapPid(pid, true));
+      }
       // Everything else: orphans (and the main child, should it have exited
       // since). Without a log line to write, only their number comes back.
       const { count, exits, main } = addon.reap(describe, pid);
       setMain(main);
       for (const exit of exits) onOrphan(exit);
-      orphansReaped += count;
+      orphansReaped += count + addon.takeReapedCount();
     };
 
     const onSignalEvent = (kind: number, signal: number, delivered: number, error: number, sender: number) => {
