@@ -181,11 +181,14 @@ t.test('security: the drain never signals a process outside reaper\'s descendant
   await sibling.finished;
 });
 
-/** Sockets reaper opened itself (fds 0-2 are the harness's stdio socketpairs). */
+/**
+ * Sockets reaper opened itself: fds 0-2 are the harness's stdio socketpairs,
+ * and the log writer's private copy of stderr is the same socket.
+ */
 function socketsOf(pid: number): string[] {
-  return readdirSync(`/proc/${pid}/fd`).filter((fd) => Number(fd) > 2)
-    .map((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } })
-    .filter((link) => link.startsWith('socket:'));
+  const link = (fd: string) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } };
+  const stdio = new Set(['0', '1', '2'].map(link));
+  return readdirSync(`/proc/${pid}/fd`).map(link).filter((l) => l.startsWith('socket:') && !stdio.has(l));
 }
 /** Any socket of pid (stdio included) that is an internet socket. */
 function inetSocketsOf(pid: number): string[] {
