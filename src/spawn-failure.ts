@@ -2,6 +2,7 @@
 // what went wrong with which program, and what to do about it.
 import { accessSync, constants, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { shown } from './args.js';
 import { isSystemError } from './errors.js';
 
 export interface SpawnFailure {
@@ -44,7 +45,13 @@ function interpreterOf(path: string): string | null {
   }
 }
 
-export function describeSpawnFailure(error: unknown, file: string): SpawnFailure {
+/** A path as it appears in the message: plain, unless a control character or its length would break the one line. */
+function display(path: string): string {
+  return /[\u0000-\u001f\u007f]/.test(path) || path.length > 200 ? shown(path, 200) : path;
+}
+
+export function describeSpawnFailure(error: unknown, rawFile: string): SpawnFailure {
+  const file = display(rawFile);
   if (!isSystemError(error)) return { exitCode: 1, message: `could not start ${file}: ${String(error)}` };
   if (error.syscall === 'clone') {
     return {
@@ -52,34 +59,35 @@ export function describeSpawnFailure(error: unknown, file: string): SpawnFailure
       message: `could not create a process for ${file} (${error.code}): the process limit (pids.max or ulimit -u) or memory is exhausted; raise the limit or stop other processes.`,
     };
   }
-  const found = resolveProgram(file);
+  const resolved = resolveProgram(rawFile);
+  const found = resolved === null ? null : display(resolved);
   switch (error.code) {
     case 'ENOENT':
     case 'ENOTDIR': {
-      if (!found) {
+      if (!resolved) {
         return {
           exitCode: 127,
-          message: file.includes('/')
+          message: rawFile.includes('/')
             ? `cannot run ${file}: no such file; check the path.`
             : `cannot run ${file}: not found in PATH (${process.env.PATH ?? ''}); install it or give its full path.`,
         };
       }
-      const interpreter = interpreterOf(found);
+      const interpreter = interpreterOf(resolved);
       return {
         exitCode: 127,
         message: interpreter
-          ? `cannot run ${found}: its interpreter ${interpreter} (from the #! line) was not found; install it or fix the #! line.`
+          ? `cannot run ${found}: its interpreter ${display(interpreter)} (from the #! line) was not found; install it or fix the #! line.`
           : `cannot run ${found}: a file it needs (its interpreter or dynamic loader) was not found; check that it was built for this system.`,
       };
     }
     case 'EACCES': {
-      if (found && statSync(found).isDirectory()) {
+      if (resolved && statSync(resolved).isDirectory()) {
         return { exitCode: 126, message: `cannot run ${found}: it is a directory; name the program inside it.` };
       }
       let executable = false;
       try {
-        if (found) accessSync(found, constants.X_OK);
-        executable = Boolean(found);
+        if (resolved) accessSync(resolved, constants.X_OK);
+        executable = Boolean(resolved);
       } catch {}
       return {
         exitCode: 126,

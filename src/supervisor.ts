@@ -66,7 +66,7 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     return { exitCode: failure.exitCode, status: null, death: null, failure: failure.message, drain: null, orphansReaped: 0 };
   }
   addon.setForwardTarget(pid);
-  log.info(`started ${file} (pid ${pid})`, { event: 'start', pid, args });
+  log.info(`started ${JSON.stringify(file).slice(1, -1)} (pid ${pid})`, { event: 'start', pid, args });
 
   // From here on PID 1 must not die: anything unexpected is logged and the
   // loop goes on reaping and forwarding.
