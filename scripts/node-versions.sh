@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# scripts/node-versions.sh [MAJOR...]: runs reaper's wrapper-mode tests (test/wrapper.ts),
+# scripts/node-versions.sh [MAJOR...]: runs reaper's wrapper, drain, library and
+# internal-error tests,
 # and a smoke run of the prebuild without build/, on other Node majors (default 22 24)
 # with the SAME N-API addon built for the system node (no rebuild).
 # Node binaries come from the npm registry: package node-linux-<arch>@MAJOR (the official
@@ -18,7 +19,9 @@ cd "$ROOT"
 [ -f dist/cli.cjs ] && { [ -f build/Release/reaper.node ] || ls prebuilds/linux-"$ARCH"/*.node >/dev/null 2>&1; } \
   || { say "build first: npm run build"; exit 1; }
 tests=()
-[ -f test/wrapper.ts ] && tests+=(test/wrapper.ts)
+for file in test/wrapper.ts test/drain.ts test/library.ts test/internal-errors.ts; do
+  [ -f "$file" ] && tests+=("$file")
+done
 
 failed=0
 results=()
