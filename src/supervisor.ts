@@ -66,6 +66,8 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     return { exitCode: failure.exitCode, status: null, death: null, failure: failure.message, drain: null, orphansReaped: 0 };
   }
   addon.setForwardTarget(pid);
+  // Pins the child's identity for --stop-timeout: signalProcess checks it.
+  const startTicks = addon.procStat(pid)?.startTicks ?? 0;
   log.info(`started ${JSON.stringify(file).slice(1, -1)} (pid ${pid})`, { event: 'start', pid, args });
 
   // From here on PID 1 must not die: anything unexpected is logged and the
@@ -140,10 +142,14 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     };
 
     const escalate = (signal: number) => {
+      // The SIGCHLD handler may have reaped the child a moment ago.
+      reapAll();
       if (mainStatus) return;
       log.warn(`${commandLine(pid)} (pid ${pid}) did not exit within ${formatDuration(options.stopTimeoutMs!)} of ${signalName(signal)}; sending SIGKILL`);
       try {
-        process.kill(options.processGroup ? -pid : pid, SIGKILL);
+        // Through a pidfd checked against its start time: never a reused pid.
+        if (options.processGroup) process.kill(-pid, SIGKILL);
+        else addon.signalProcess(pid, startTicks, SIGKILL);
       } catch (error) {
         log.warn(`could not SIGKILL pid ${pid}: ${isSystemError(error) ? error.code : String(error)}`);
       }
