@@ -3,8 +3,8 @@
 // zombie count, reaper's reap log and drain report, and the exit status.
 // Without root (no unshare), reaper runs as a child subreaper instead.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { childrenOf, zombieChildren } from '../test/fixtures/proc.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const reaper = `${root}dist/cli.cjs`;
@@ -13,21 +13,7 @@ const nodeAsInit = `${root}test/fixtures/node-as-init.js`;
 const canUnshare = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true']).status === 0;
 const wrap = (argv) => (canUnshare ? ['unshare', '--pid', '--fork', '--mount-proc', ...argv] : argv);
 
-function zombiesUnder(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean)
-      .filter((child) => {
-        try {
-          const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
-          return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
-        } catch {
-          return false;
-        }
-      }).length;
-  } catch {
-    return 0;
-  }
-}
+const zombiesUnder = (pid) => zombieChildren(pid).length;
 
 /** Runs argv; resolves when `ready` matched on stdout, with the pid of its init. */
 function start(argv, ready) {
@@ -45,7 +31,7 @@ function start(argv, ready) {
       process.stdout.write(`    app| ${chunk}`);
       if (ready.test(out)) {
         ready = /$^/;
-        const init = canUnshare ? Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ')[0]) : child.pid;
+        const init = canUnshare ? childrenOf(child.pid)[0] : child.pid;
         resolve({ child, init });
       }
     });

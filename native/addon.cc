@@ -117,10 +117,6 @@ Napi::Value InstallForwarding(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value IsForwardable(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), reaper::is_forwardable(info[0].ToNumber().Int32Value()));
-}
-
 Napi::Value SetForwardTarget(const Napi::CallbackInfo& info) {
   reaper::set_forward_target(info[0].ToNumber().Int32Value());
   return info.Env().Undefined();
@@ -359,11 +355,15 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), errno_name(info[0].ToNumber().Int32Value()));
 }
 
+// Bump with every change to the export table below (src/native.ts checks it):
+// a prebuild from another reaper version must fail at load, not mid-run.
+constexpr int kBindingVersion = 2;
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("bindingVersion", Napi::Number::New(env, kBindingVersion));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("openNotifyPipe", Napi::Function::New(env, OpenNotifyPipe));
   exports.Set("installForwarding", Napi::Function::New(env, InstallForwarding));
-  exports.Set("isForwardable", Napi::Function::New(env, IsForwardable));
   exports.Set("setForwardTarget", Napi::Function::New(env, SetForwardTarget));
   exports.Set("takeReapedCount", Napi::Function::New(env, TakeReapedCount));
   exports.Set("takeMainExit", Napi::Function::New(env, TakeMainExit));

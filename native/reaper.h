@@ -56,8 +56,6 @@ int open_notify_pipe();
 // Installs the forwarding handler for every catchable signal except SIGCHLD's
 // sibling set (fault signals, glibc-internal ones); SIGTTIN/SIGTTOU ignored.
 int install_forwarding(const ForwardingConfig& config);
-// Which signals install_forwarding forwards (true) and which it leaves alone.
-bool is_forwardable(int signal);
 // Points forwarding at the main child; signals that arrived before are sent now.
 void set_forward_target(pid_t pid);
 // After the main child is reaped: stop forwarding (never signal a reused pid).

@@ -144,8 +144,7 @@ void on_signal(int signal, siginfo_t* info, void*) {
   errno = saved_errno;
 }
 
-}  // namespace
-
+// Which signals are forwarded (true) and which reaper leaves alone.
 bool is_forwardable(int signal) {
   switch (signal) {
     case SIGKILL: case SIGSTOP:                 // cannot be caught
@@ -159,6 +158,8 @@ bool is_forwardable(int signal) {
   // glibc reserves 32 and 33 for its threads.
   return signal >= 1 && signal <= kMaxSignal && (signal < 32 || signal >= SIGRTMIN);
 }
+
+}  // namespace
 
 int open_notify_pipe() {
   int fds[2];

@@ -21,7 +21,11 @@ export interface NativeProcStat {
   comm: string;
 }
 
+/** native/addon.cc's kBindingVersion: the export table this file types. */
+const BINDING_VERSION = 2;
+
 export interface NativeBinding {
+  bindingVersion: number;
   spawn(file: string, args: string[], env: string[], foreground: boolean): number;
   openNotifyPipe(): number;
   installForwarding(rewrite: number[], report: boolean[], toGroup: boolean, reapInHandler: boolean): void;
@@ -29,7 +33,6 @@ export interface NativeBinding {
   takeReapedCount(): number;
   /** The main child's exit if the SIGCHLD handler reaped it (pid 0, comm may be ""). */
   takeMainExit(): NativeExit | null;
-  isForwardable(signal: number): boolean;
   setForwardTarget(pid: number): void;
   clearForwardTarget(): void;
   /** Reaps every waiting child: orphans are counted (listed with describe); mainPid's exit comes back as main. */
@@ -85,6 +88,13 @@ export function native(): NativeBinding {
       `reaper's native addon is missing for linux-${process.arch} (${libc()}, Node ${process.versions.node}, ` +
       `N-API ${process.versions.napi}); build it with "npm rebuild reaper --build-from-source" ` +
       `(needs python3, make and a C++ compiler).`, { cause });
+  }
+  if (binding.bindingVersion !== BINDING_VERSION) {
+    const found = binding.bindingVersion;
+    binding = undefined;
+    throw new ReaperError('ERR_REAPER_NATIVE_LOAD',
+      `reaper's native addon is from another version of reaper (binding ${found ?? 'unversioned'}, this code needs ${BINDING_VERSION}); ` +
+      `rebuild it with "npm rebuild reaper --build-from-source", or rebuild the prebuilds (npm run prebuilds) before packing.`);
   }
   return binding;
 }

@@ -3,7 +3,7 @@
 // when it dies: only a rise, together with a SIGKILL, is reported as an OOM
 // kill. A rise with any other ending is reported as the OOM killer having hit
 // another process in the cgroup. Nothing is guessed from exit codes.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ExitStatus } from './exit-status.js';
 import { describeStatus } from './exit-status.js';
@@ -53,22 +53,13 @@ function mounts(): Mount[] {
   }
 }
 
-function fileExists(path: string): boolean {
-  try {
-    readFileSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Chooses the memory cgroup from /proc/<pid>/cgroup text and the mounts, at
  * runtime: the v1 memory controller when it is mounted (hybrid hosts keep a
  * controller-less cgroup2 tree beside it), else the v2 unified hierarchy when
  * its directory has memory.events (the memory controller is enabled there).
  */
-export function resolveMemoryCgroup(cgroupText: string, all: Mount[], exists: (path: string) => boolean = fileExists): MemoryCgroup | null {
+export function resolveMemoryCgroup(cgroupText: string, all: Mount[], exists: (path: string) => boolean = existsSync): MemoryCgroup | null {
   const lines = cgroupText.trim().split('\n');
   const join = (mount: Mount, path: string) => {
     const relative = mount.root !== '/' && path.startsWith(mount.root) ? path.slice(mount.root.length) : path;
@@ -138,7 +129,7 @@ function effectiveLimit(cgroup: MemoryCgroup): number | null {
   let limit: number | null = null;
   // The root cgroup has no memory.max: the walk stops there.
   for (let dir = cgroup.path, hops = 0; hops < 64; dir = dirname(dir), hops++) {
-    if (!fileExists(`${dir}/memory.max`)) break;
+    if (!existsSync(`${dir}/memory.max`)) break;
     const value = readNumber(`${dir}/memory.max`);
     if (value !== null && (limit === null || value < limit)) limit = value;
     if (dir === '/' || dirname(dir) === dir) break;

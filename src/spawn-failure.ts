@@ -1,6 +1,6 @@
 // Turns a failed spawn into the exit code and the one line a user needs:
 // what went wrong with which program, and what to do about it.
-import { accessSync, constants, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { shown } from './args.js';
 import { isSystemError } from './errors.js';
@@ -12,21 +12,12 @@ export interface SpawnFailure {
 
 /** Where execvp would find file, or null. */
 function resolveProgram(file: string): string | null {
-  if (file.includes('/')) return exists(file) ? file : null;
+  if (file.includes('/')) return existsSync(file) ? file : null;
   for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
     const candidate = join(dir || '.', file);
-    if (exists(candidate)) return candidate;
+    if (existsSync(candidate)) return candidate;
   }
   return null;
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function interpreterOf(path: string): string | null {

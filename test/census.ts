@@ -5,7 +5,7 @@
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, fixture, run, runReaper } from './fixtures/harness.js';
+import { ROOT, fixture, run, runReaper, within } from './fixtures/harness.js';
 import { census, parseCgroupPath, zombieCensus, CENSUS_SCHEMA_VERSION, type CensusReport, type ZombieGroup } from '../dist/census.js';
 
 const ZOMBIES = join(ROOT, 'dist', 'zombies-cli.js');
@@ -39,19 +39,8 @@ async function until<T>(condition: () => T | undefined, what: string, deadlineMs
 }
 
 /** Waits for a readiness line, failing (not hanging) after the deadline. */
-async function ready(running: { waitFor(pattern: RegExp): Promise<RegExpMatchArray> }, pattern: RegExp, deadlineMs = 15_000) {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${deadlineMs}ms`)), deadlineMs);
-  });
-  try {
-    const match = await Promise.race([running.waitFor(pattern), timeout]);
-    if (match.index === -1) throw new Error(`exited before printing ${pattern}`);
-    return match;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const ready = (running: { waitFor(pattern: RegExp): Promise<RegExpMatchArray> }, pattern: RegExp, deadlineMs = 15_000) =>
+  within(running.waitFor(pattern), deadlineMs, `a line matching ${pattern}`);
 
 const groupOf = (pid: number, groups = zombieCensus()): ZombieGroup | undefined => groups.find((g) => g.parent.pid === pid);
 

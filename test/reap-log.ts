@@ -3,23 +3,12 @@
 // gives event "reap" lines. Two orphans: orphan-code.sh exits with code 7,
 // orphan-kill.sh is killed by SIGUSR1 (their comm is the script's name).
 import t, { type Test } from 'tap';
-import { fixture, runReaper, type Running } from './fixtures/harness.js';
+import { fixture, runReaper, within, type Running } from './fixtures/harness.js';
 
 const SPAWN = fixture('census/spawn-orphans.sh');
 
-async function ready(running: Running, pattern: RegExp, what: string, deadlineMs = 15_000): Promise<RegExpMatchArray> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${what} within ${deadlineMs}ms; stderr: ${running.stderr()}`)), deadlineMs);
-  });
-  try {
-    const match = await Promise.race([running.waitFor(pattern), timeout]);
-    if (match.index === -1) throw new Error(`reaper exited before ${what}; stderr: ${running.stderr()}`);
-    return match;
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const ready = (running: Running, pattern: RegExp, what: string, deadlineMs = 15_000) =>
+  within(running.waitFor(pattern), deadlineMs, what);
 
 interface ReapLine {
   time: string;

@@ -2,7 +2,7 @@
 // subreaper: exit status, reaping, signal forwarding, exec failures, stdio.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { fixture, run, runReaper, zombieChildren, REAPER } from './fixtures/harness.js';
+import { fixture, run, runReaper, until, zombieChildren, REAPER } from './fixtures/harness.js';
 
 const node = process.execPath;
 const printSignals = [node, fixture('print-signals.js')];
@@ -65,12 +65,8 @@ t.test('as PID 1: 100 orphans are reaped, 0 zombies remain', async (t) => {
 t.test('negative control: the same orphans under Node as PID 1 stay zombies', async (t) => {
   const init = run([node, fixture('node-as-init.js'), 'sh', '-c', `${fixture('make-orphans.sh')} 100`]);
   await init.waitFor(/child exited 0/);
-  const deadline = Date.now() + 20_000;
-  let zombies = 0;
-  while (Date.now() < deadline && (zombies = zombieChildren(init.initPid()).length) < 100) {
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  t.equal(zombies, 100, 'every orphan is left a zombie under PID 1');
+  await until(() => zombieChildren(init.initPid()).length >= 100, 20_000);
+  t.equal(zombieChildren(init.initPid()).length, 100, 'every orphan is left a zombie under PID 1');
   init.signal('SIGTERM');
   await init.finished;
 });
@@ -121,7 +117,7 @@ t.test('a hand-sent SIGCHLD is not forwarded', async (t) => {
   // SIGWINCH (28) is delivered after a pending SIGCHLD (17): once it arrives,
   // the SIGCHLD has been handled.
   reaper.signal('SIGWINCH');
-  await reaper.waitFor(/^signal SIGWINCH$/);
+  t.ok(await reaper.waitFor(/^signal SIGWINCH$/), 'SIGWINCH, sent after it, arrived');
   t.notMatch(reaper.stdout(), /signal SIGCHLD/);
   reaper.signal('SIGTERM');
   await reaper.finished;
@@ -166,8 +162,7 @@ t.test('-p sends a signal when reaper\'s parent dies', async (t) => {
   const [, childPid] = (await parent.waitFor(/^ready (\d+)/))!;
   const [, shPid] = (await parent.waitFor(/^parent (\d+)/))!;
   process.kill(Number(shPid), 'SIGKILL');
-  await parent.waitFor(/^signal SIGUSR1$/);
-  t.pass('the child got SIGUSR1 after reaper\'s parent died');
+  t.ok(await parent.waitFor(/^signal SIGUSR1$/), 'the child got SIGUSR1 after reaper\'s parent died');
   process.kill(Number(childPid), 'SIGTERM');
   await parent.finished;
 });
