@@ -117,7 +117,7 @@ printf '{ "name": "reaper-test-app", "version": "1.0.0", "private": true }\n' >"
 say "installing $(basename "$TARBALL") into the test image's /app"
 (cd "$CONTEXT/app" && npm install --omit=dev --no-audit --no-fund --prefer-offline --no-package-lock "$TARBALL" >"$STATE/install.log" 2>&1) \
   || { tail -n 30 "$STATE/install.log" >&2; die "npm install of the tarball failed (log: $STATE/install.log)"; }
-[ ! -d "$CONTEXT/app/node_modules/reaper/build" ] || say "warning: the install compiled the addon instead of using the prebuild"
+[ ! -d "$CONTEXT/app/node_modules/reaper-init/build" ] || say "warning: the install compiled the addon instead of using the prebuild"
 cp -r "$ROOT/test/fixtures/docker/." "$CONTEXT/app/fixtures/"
 cp "$ROOT/test/fixtures/make-orphans.sh" "$CONTEXT/app/fixtures/"
 say "building reaper-test:local"

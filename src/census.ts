@@ -200,7 +200,7 @@ const OWN_CLI = new Set([fileURLToPath(new URL('./cli.cjs', import.meta.url)), f
 /** Whether a command line is reaper's (its bin, its dist/cli.cjs, or this very package's CLI). */
 function isReaper(command: string, comm: string): boolean {
   const words = command.split(' ');
-  if (comm === 'reaper' || baseName(words[0] ?? '') === 'reaper') return true;
+  if (comm === 'reaper' || ['reaper', 'reaper-init'].includes(baseName(words[0] ?? ''))) return true;
   // node /app/node_modules/.bin/reaper ..., node .../reaper/dist/cli.cjs ...
   return words.slice(1, 3).some((word) =>
     OWN_CLI.has(word) || /(^|\/)reaper$/.test(word) || /(^|\/)reaper\/dist\/cli\.c?js$/.test(word));

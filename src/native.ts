@@ -86,7 +86,7 @@ export function native(): NativeBinding {
     }
     throw new ReaperError('ERR_REAPER_NATIVE_LOAD',
       `reaper's native addon is missing for linux-${process.arch} (${libc()}, Node ${process.versions.node}, ` +
-      `N-API ${process.versions.napi}); build it with "npm rebuild reaper --build-from-source" ` +
+      `N-API ${process.versions.napi}); build it with "npm rebuild reaper-init --build-from-source" ` +
       `(needs python3, make and a C++ compiler).`, { cause });
   }
   if (binding.bindingVersion !== BINDING_VERSION) {
@@ -94,7 +94,7 @@ export function native(): NativeBinding {
     binding = undefined;
     throw new ReaperError('ERR_REAPER_NATIVE_LOAD',
       `reaper's native addon is from another version of reaper (binding ${found ?? 'unversioned'}, this code needs ${BINDING_VERSION}); ` +
-      `rebuild it with "npm rebuild reaper --build-from-source", or rebuild the prebuilds (npm run prebuilds) before packing.`);
+      `rebuild it with "npm rebuild reaper-init --build-from-source", or rebuild the prebuilds (npm run prebuilds) before packing.`);
   }
   return binding;
 }

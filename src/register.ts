@@ -1,4 +1,4 @@
-// node --import reaper/register app.js
+// node --import reaper-init/register app.js
 // Starts in-process reaping before the app runs. Options come from the
 // environment: REAPER_SUBREAPER=0 keeps the subreaper bit off,
 // REAPER_HANDLE_SIGNALS=0 leaves SIGTERM/SIGINT/SIGHUP alone as PID 1.

@@ -84,7 +84,7 @@ t.test('npm pack + npm install without a compiler: reaper runs from its prebuild
   const env = cleanEnv(bin);
   const install = sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock', tarball], { cwd: project, env });
   t.equal(install.code, 0, 'npm install succeeded', { stderr: install.stderr.slice(-2000) });
-  const pkg = join(project, 'node_modules', 'reaper');
+  const pkg = join(project, 'node_modules', 'reaper-init');
   t.notOk(existsSync(join(pkg, 'build')), 'nothing was compiled: no build/');
   t.ok(existsSync(join(pkg, 'prebuilds', `linux-${process.arch}`, 'reaper.glibc.node')), 'the prebuild was installed');
 
@@ -101,7 +101,7 @@ t.test('npm pack + npm install without a compiler: reaper runs from its prebuild
     t.equal(lines.length, 1, 'exactly one line on stderr', { stderr: failed.stderr });
     t.match(failed.stderr, new RegExp(`linux-${process.arch}`), 'names platform and arch');
     t.match(failed.stderr, /glibc/, 'names the libc');
-    t.match(failed.stderr, /npm rebuild reaper --build-from-source/, 'names the fix');
+    t.match(failed.stderr, /npm rebuild reaper-init --build-from-source/, 'names the fix');
     t.notMatch(failed.stderr, /^\s+at /m, 'no stack trace');
   });
 });
