@@ -102,12 +102,21 @@ function parseExitCode(value: string, source: string): number {
   return Number(value);
 }
 
-/** "250ms", "5s", "1.5s", "2m", or a bare number of seconds. */
+const UNIT_MS: Record<string, number> = { h: 3600_000, m: 60_000, s: 1000, ms: 1 };
+
+/**
+ * Go's (and docker compose's) duration syntax: "250ms", "1.5s", "1m30s", "1h";
+ * a bare number is seconds, as tini users and `docker stop -t` expect.
+ */
 export function parseDuration(value: string, source: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  if (!match) throw new UsageError(`${source}: ${shown(value)} is not a duration; use e.g. 500ms, 5s or 2m.`);
-  const unit = match[2] ?? 's';
-  const ms = Number(match[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60000);
+  const text = value.trim();
+  let ms = 0;
+  if (/^\d+(?:\.\d+)?$/.test(text)) ms = Number(text) * 1000;
+  else if (/^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$/.test(text)) {
+    for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) ms += Number(amount) * UNIT_MS[unit!]!;
+  } else {
+    throw new UsageError(`${source}: ${shown(value)} is not a duration; use e.g. 500ms, 1.5s, 1m30s or 1h (units h, m, s, ms).`);
+  }
   if (ms > 24 * 3600 * 1000) throw new UsageError(`${source}: ${shown(value)} is longer than a day; use a shorter duration.`);
   return Math.round(ms);
 }
@@ -136,7 +145,7 @@ export const OPTIONS: OptionSpec[] = [
   { short: 'l', long: 'license', help: 'Print the license and exit.', apply() {} },
   {
     short: 'v', long: 'verbose', env: 'REAPER_VERBOSITY',
-    help: 'Log more (repeat: -vv debug, -vvv trace). The variable takes 0-4 or error|warn|info|debug|trace.',
+    help: 'Log more (repeat: -vv debug, -vvv trace). The variable takes 0-4 or error|warn|info|debug|trace. NOTICE lines (how the program ended, the drain report) show with warn, the default.',
     apply(o, value, source) { o.verbosity = source.startsWith('-') ? Math.min(o.verbosity + 1, 4) : parseVerbosity(value, source); },
   },
   { short: 'q', long: 'quiet', help: 'Log errors only.', apply(o) { o.verbosity = 0; } },
@@ -204,6 +213,36 @@ export const OPTIONS: OptionSpec[] = [
     apply(o, value, source) { o.stopTimeoutMs = parseDuration(value, source); },
   },
 ];
+
+/**
+ * REAPER_* variables read outside the option table: reaper-zombies' --max, the
+ * library's signal switch, docker/reaper-docker-init's path to the CLI, and the
+ * project's own scripts and tests (docker-up.sh, node-versions.sh, prebuilds.sh,
+ * .ci/run, the stress suite, drain tests), which pass through reaper's environment.
+ */
+const OTHER_VARIABLES = ['REAPER_ZOMBIES_MAX', 'REAPER_HANDLE_SIGNALS', 'REAPER_CLI'];
+const PROJECT_VARIABLES = /^REAPER_(DOCKER_\w+|STRESS_\w+|REQUIRE_DOCKER|NODES|PREBUILD_SCRATCH|RACE_MARKER)$/;
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
+/** One warning per REAPER_* variable nobody reads (a typo would be ignored silently), naming the closest one. */
+export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
+  const known = [...OPTIONS.flatMap((spec) => (spec.env ? [spec.env] : [])), ...OTHER_VARIABLES];
+  return Object.keys(env)
+    .filter((name) => name.startsWith('REAPER_') && !known.includes(name) && !PROJECT_VARIABLES.test(name))
+    .map((name) => {
+      const closest = known.reduce((best, candidate) => (editDistance(name, candidate) < editDistance(name, best) ? candidate : best));
+      return `${shown(name)} is not a reaper variable and is ignored; did you mean ${closest}? (reaper --help lists them)`;
+    });
+}
 
 const byLong = new Map(OPTIONS.map((spec) => [spec.long, spec]));
 const byShort = new Map(OPTIONS.filter((spec) => spec.short).map((spec) => [spec.short!, spec]));
@@ -301,8 +340,11 @@ Exit status:
   126 the program could not be executed, 127 it was not found;
   2 reaper was invoked wrongly; 1 reaper could not start the program (e.g. fork failed).
 
+Durations: 500ms, 1.5s, 1m30s, 1h (Go and docker compose syntax), or a number of seconds.
+
 Environment:
   Each REAPER_* variable above sets its option; a command-line option wins over it.
+  An unknown REAPER_* variable gets a warning naming the closest one.
   tini's TINI_SUBREAPER, TINI_KILL_PROCESS_GROUP, TINI_VERBOSITY and dumb-init's
   DUMB_INIT_SETSID, DUMB_INIT_DEBUG are honoured too. Called as "tini" or "dumb-init"
   (a link with that name), reaper starts from that tool's defaults.

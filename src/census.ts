@@ -2,8 +2,9 @@
 // what the parent is (reaper, another init, a PID 1 that is no init, or a
 // live process that never waits) and what to do about it. Processes come and
 // go while we look: anything that vanishes mid-scan is skipped, never thrown.
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { ReaperError } from './errors.js';
 import { native } from './native.js';
 import { ageMs, commandLine, listProcesses, type ProcessEntry } from './procfs.js';
 
@@ -96,18 +97,25 @@ function readText(path: string): string | null {
   }
 }
 
-/** Every process, robust to any error reading one entry. */
+/**
+ * Every process, robust to any error reading one entry. What would make the
+ * census blind (no addon, no /proc) throws instead: a census that saw nothing
+ * must never read as "no zombies", a HEALTHCHECK would call that healthy.
+ */
 function scan(): ProcessEntry[] {
+  native(); // its load error names the platform and the fix
+  let entries: ProcessEntry[];
   try {
-    return listProcesses();
+    entries = listProcesses();
   } catch {
     // One unreadable entry (EACCES, a malformed stat) must not end the census.
-    const entries: ProcessEntry[] = [];
+    entries = [];
     let names: string[] = [];
     try {
       names = readdirSync('/proc');
-    } catch {
-      return entries;
+    } catch (error) {
+      throw new ReaperError('ERR_REAPER_PROC',
+        `/proc cannot be read (${(error as NodeJS.ErrnoException).code}); mount procfs there (mount -t proc proc /proc, or unshare --mount-proc).`, { cause: error });
     }
     for (const name of names) {
       const pid = Number(name);
@@ -119,8 +127,13 @@ function scan(): ProcessEntry[] {
         // vanished or unreadable
       }
     }
-    return entries;
   }
+  // We are a process too: without /proc/self this is no procfs we can see ourselves in.
+  if (!existsSync('/proc/self/stat')) {
+    throw new ReaperError('ERR_REAPER_PROC',
+      `/proc is not a procfs of this pid namespace (no /proc/self); mount one there (mount -t proc proc /proc, or unshare --mount-proc).`);
+  }
+  return entries;
 }
 
 const HEX64 = /(?:^|[/-])([0-9a-f]{64})(?:\.scope)?$/;

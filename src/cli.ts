@@ -3,7 +3,7 @@
 // child's status. Usage errors are one line on stderr and exit status 2.
 import { basename } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { helpText, parseInvocation, type Flavour } from './args.js';
+import { helpText, parseInvocation, unknownVariables, type Flavour } from './args.js';
 import { ReaperError, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { native } from './native.js';
@@ -11,11 +11,6 @@ import { supervise } from './supervisor.js';
 
 /** Read only for --help and --version: the start path of PID 1 stays short. */
 const packageJson = () => JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; gitHead?: string };
-
-const LICENSE = `reaper is released under the MIT License: permission is granted, free of charge, to deal in the
-software without restriction, provided the copyright and permission notice are kept. It is provided
-"as is", without warranty of any kind. See the LICENSE file in the package for the full text.
-`;
 
 function flavourOf(argv1: string | undefined): Flavour {
   const name = basename(argv1 ?? '');
@@ -59,13 +54,20 @@ async function main(): Promise<number> {
     return 0;
   }
   if (invocation.action === 'license') {
-    process.stdout.write(LICENSE);
-    return 0;
+    // The package's LICENSE file is the one owner of the text (npm ships it in every tarball).
+    try {
+      process.stdout.write(readFileSync(new URL('../LICENSE', import.meta.url), 'utf8'));
+      return 0;
+    } catch (error) {
+      process.stderr.write(`reaper: the package's LICENSE file cannot be read (${(error as NodeJS.ErrnoException).code}); reaper-init is MIT licensed, reinstall it to restore the file.\n`);
+      return 1;
+    }
   }
   if (invocation.action !== 'run') return 0;
 
   const { options } = invocation;
   const log = createLogger(options.verbosity, options.logFormat);
+  for (const warning of unknownVariables(process.env)) log.warn(warning);
   try {
     const result = await supervise(options, log);
     // Everything is reaped and logged (log writes are synchronous). Node's

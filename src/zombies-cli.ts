@@ -4,6 +4,7 @@
 // With --max N it exits 1 when more than N zombies exist (a HEALTHCHECK).
 // Usage errors are one line on stderr and exit status 2.
 import { readFileSync } from 'node:fs';
+import { unknownVariables } from './args.js';
 import { census, type CensusReport, type ZombieGroup } from './census.js';
 import { UsageError } from './errors.js';
 import { formatDuration } from './format.js';
@@ -123,6 +124,7 @@ function main(): number {
     }
     throw error;
   }
+  for (const warning of unknownVariables(process.env)) process.stderr.write(`reaper-zombies: warning: ${warning}\n`);
   if (options.action === 'help') {
     process.stdout.write(helpText(packageJson.version));
     return 0;
@@ -136,7 +138,9 @@ function main(): number {
   try {
     report = census();
   } catch (error) {
-    process.stderr.write(`reaper-zombies: the census could not run: ${error instanceof Error ? error.message : String(error)}\n`);
+    // One line naming cause and fix (the errors census throws say both); never "healthy".
+    const why = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
+    process.stderr.write(`reaper-zombies: the census could not run: ${why}\n`);
     return 3;
   }
   const exceeded = options.max !== null && report.total > options.max;

@@ -1,6 +1,10 @@
 // The command line and its environment twins, in-process (no child needed).
 import t from 'tap';
-import { parseDuration, parseInvocation, type RunOptions } from '../src/args.js';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseDuration, parseInvocation, unknownVariables, type RunOptions } from '../src/args.js';
+import { ROOT } from './fixtures/harness.js';
 import { UsageError } from '../src/errors.js';
 
 const run = (argv: string[], env: NodeJS.ProcessEnv = {}, flavour?: 'reaper' | 'tini' | 'dumb-init'): RunOptions => {
@@ -70,7 +74,7 @@ t.test('bad input: a UsageError that names the problem and the fix', async (t) =
     [['-p', 'SIGNOPE', 'x'], {}, /unknown signal "SIGNOPE"; use a name such as SIGTERM/],
     [['-p', '65', 'x'], {}, /signal number 65 is out of range/],
     [['-r', '15', 'x'], {}, /"15" is not a rewrite; use FROM:TO/],
-    [['--grace', 'soon', 'x'], {}, /"soon" is not a duration; use e\.g\. 500ms, 5s or 2m/],
+    [['--grace', 'soon', 'x'], {}, /"soon" is not a duration; use e\.g\. 500ms, 1\.5s, 1m30s or 1h/],
     [['--log-format', 'xml', 'x'], {}, /"xml" is not a log format; use text or json/],
     [['--no-drain=1', 'x'], {}, /--no-drain takes no value/],
     [['x'], { REAPER_GRACE: 'forever' }, /REAPER_GRACE: "forever" is not a duration/],
@@ -95,4 +99,43 @@ t.test('durations', async (t) => {
   t.equal(parseDuration('3', 'x'), 3000, 'a bare number is seconds');
   t.throws(() => parseDuration('-1s', 'x'));
   t.throws(() => parseDuration('2d', 'x'));
+  // Go / docker compose style, as in a compose file's stop_grace_period.
+  t.equal(parseDuration('1h', 'x'), 3600_000);
+  t.equal(parseDuration('1m30s', 'x'), 90_000);
+  t.equal(parseDuration('1h2m3.5s', 'x'), 3723_500);
+  t.equal(parseDuration('1s500ms', 'x'), 1500);
+  t.equal(parseDuration(' 2m ', 'x'), 120000, 'spaces around are trimmed');
+  for (const bad of ['1m30', 'm', '1.s', '.5s', '1 m', '1m-30s', '25h']) t.throws(() => parseDuration(bad, 'x'), UsageError, `${bad} refused`);
+  for (const [flag, env] of [['--grace', 'REAPER_GRACE'], ['--stop-timeout', 'REAPER_STOP_TIMEOUT']] as const) {
+    const key = flag === '--grace' ? 'graceMs' : 'stopTimeoutMs';
+    t.equal(run([flag, '1m30s', 'x'])[key], 90_000, `${flag} 1m30s`);
+    t.equal(run(['x'], { [env]: '1h' })[key], 3600_000, `${env}=1h`);
+  }
+});
+
+t.test('an unknown REAPER_* variable: one warning naming the closest valid one', async (t) => {
+  t.same(unknownVariables({ REAPER_GARCE: '1s', HOME: '/root', REAPER_GRACE: '2s' }), [
+    '"REAPER_GARCE" is not a reaper variable and is ignored; did you mean REAPER_GRACE? (reaper --help lists them)',
+  ]);
+  t.match(unknownVariables({ REAPER_ZOMBIE_MAX: '3' })[0], /did you mean REAPER_ZOMBIES_MAX\?/);
+  t.match(unknownVariables({ REAPER_VERBOSE: '3' })[0], /did you mean REAPER_VERBOSITY\?/);
+  t.equal(unknownVariables({ REAPER_STOP_TIMOUT: '3', REAPER_LOGFORMAT: 'json' }).length, 2, 'one warning each');
+  // Read elsewhere: reaper-zombies, the library, docker/reaper-docker-init, the project's scripts and tests.
+  const known = { REAPER_ZOMBIES_MAX: '1', REAPER_HANDLE_SIGNALS: '0', REAPER_CLI: '/x', REAPER_DOCKER_STATE: '/s', REAPER_DOCKER_TIMEOUT: '9',
+    REAPER_REQUIRE_DOCKER: '1', REAPER_NODES: '/n', REAPER_STRESS_REAPS: '5', REAPER_PREBUILD_SCRATCH: '/p', REAPER_RACE_MARKER: '/m' };
+  t.same(unknownVariables({ ...known, REAPER_GRACE: '1s', REAPER_SUBREAPER: '1', REAPER_DRAIN: '0' }), [], 'no warning for a variable someone reads');
+
+  const cli = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.cjs'), '--', 'sh', '-c', 'exit 4'], { env: { PATH: process.env.PATH, REAPER_GARCE: '1s' }, encoding: 'utf8' });
+  t.equal(cli.status, 4, 'reaper still runs the program');
+  t.match(cli.stderr, /^reaper\[\d+\] WARN: "REAPER_GARCE" is not a reaper variable and is ignored; did you mean REAPER_GRACE\?/m, 'reaper warns at the default verbosity');
+  t.equal(cli.stderr.match(/REAPER_GARCE/g)?.length, 1, 'once');
+  const zombies = spawnSync(process.execPath, [join(ROOT, 'dist', 'zombies-cli.js'), '--help'], { env: { PATH: process.env.PATH, REAPER_ZOMBIE_MAX: '0' }, encoding: 'utf8' });
+  t.match(zombies.stderr, /^reaper-zombies: warning: "REAPER_ZOMBIE_MAX" .*did you mean REAPER_ZOMBIES_MAX\?/m, 'reaper-zombies warns too');
+});
+
+t.test('-l prints the package\'s LICENSE file', async (t) => {
+  const out = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.cjs'), '-l'], { encoding: 'utf8' });
+  t.equal(out.status, 0);
+  t.equal(out.stdout, readFileSync(join(ROOT, 'LICENSE'), 'utf8'), 'the file, verbatim');
+  t.match(out.stdout, /^MIT License/);
 });

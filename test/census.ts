@@ -4,6 +4,8 @@
 // unprivileged and while processes come and go.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, fixture, run, runReaper, within } from './fixtures/harness.js';
 import { census, parseCgroupPath, zombieCensus, CENSUS_SCHEMA_VERSION, type CensusReport, type ZombieGroup } from '../dist/census.js';
@@ -334,4 +336,42 @@ t.test('zombies under reaper itself are called transient (reaper stopped so it c
   t.pass('reaped once resumed');
   reaper.signal('SIGTERM');
   t.equal((await reaper.finished).code, 143);
+});
+
+t.test('without the native addon: exit 3, one line naming cause and fix, never "healthy"', async (t) => {
+  // A package tree as an install has it (dist/, package.json, node-gyp-build), with no
+  // addon anywhere; the control is the same tree with the addon in build/Release.
+  const tree = mkdtempSync(join(tmpdir(), 'reaper-no-addon-'));
+  t.teardown(() => rmSync(tree, { recursive: true, force: true }));
+  cpSync(join(ROOT, 'dist'), join(tree, 'dist'), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(tree, 'package.json'));
+  mkdirSync(join(tree, 'node_modules'));
+  symlinkSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(tree, 'node_modules', 'node-gyp-build'));
+  const cli = join(tree, 'dist', 'zombies-cli.js');
+  const run = (args: string[]) => spawnSync(node, [cli, ...args], { env: plainEnv, encoding: 'utf8' });
+
+  for (const args of [['--max', '0'], ['--json'], []]) {
+    const out = run(args);
+    t.equal(out.status, 3, `reaper-zombies ${args.join(' ')} exits 3`);
+    t.equal(out.stdout, '', 'nothing on stdout (no report, no "healthy")');
+    t.equal(out.stderr.trim().split('\n').length, 1, 'one line on stderr', { stderr: out.stderr });
+    t.match(out.stderr, /native addon is missing for linux-/, 'names the cause');
+    t.match(out.stderr, /npm rebuild reaper-init --build-from-source/, 'names the fix');
+  }
+
+  mkdirSync(join(tree, 'build', 'Release'), { recursive: true });
+  cpSync(join(ROOT, 'build', 'Release', 'reaper.node'), join(tree, 'build', 'Release', 'reaper.node'));
+  const control = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', node, cli, '--max', '0'], { env: plainEnv, encoding: 'utf8' });
+  t.equal(control.status, 0, 'control: with the addon, the same tree reports', { stderr: control.stderr });
+  t.match(control.stdout, /^healthy: 0 zombies/m, 'control: healthy in an empty pid namespace');
+});
+
+t.test('/proc not mounted: exit 3, one line naming cause and fix', async (t) => {
+  // An empty tmpfs over /proc, in a private mount namespace: what a chroot without /proc shows.
+  const script = `mount -t tmpfs none /proc && exec "${node}" "${ZOMBIES}" --max 0`;
+  const out = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: plainEnv });
+  t.equal(out.status, 3, 'exits 3', { stderr: out.stderr });
+  t.equal(out.stdout, '', 'never "healthy"');
+  t.equal(out.stderr.trim().split('\n').length, 1, 'one line', { stderr: out.stderr });
+  t.match(out.stderr, /\/proc .*mount -t proc proc \/proc/, 'names cause and fix');
 });
