@@ -11,6 +11,7 @@
 
 #include <napi.h>
 
+#include "launch.h"
 #include "reaper.h"
 
 namespace {
@@ -45,12 +46,30 @@ T check(Napi::Env env, T result, const char* syscall) {
   return result;
 }
 
-std::vector<std::string> string_list(const Napi::Value& value) {
+// A Buffer's bytes as they are (argv and environment need not be UTF-8), or
+// a string's UTF-8.
+std::string bytes(const Napi::Value& value) {
+  if (value.IsBuffer()) {
+    Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
+    return std::string(buffer.Data(), buffer.Length());
+  }
+  return value.As<Napi::String>();
+}
+
+std::vector<std::string> byte_list(const Napi::Value& value) {
   Napi::Array array = value.As<Napi::Array>();
   std::vector<std::string> out;
   out.reserve(array.Length());
-  for (uint32_t i = 0; i < array.Length(); i++) out.push_back(array.Get(i).As<Napi::String>());
+  for (uint32_t i = 0; i < array.Length(); i++) out.push_back(bytes(array.Get(i)));
   return out;
+}
+
+// A signal set as a BigInt (bit N-1 for signal N); false when null.
+bool signal_bits(const Napi::Value& value, uint64_t* out) {
+  if (!value.IsBigInt()) return false;
+  bool lossless;
+  *out = value.As<Napi::BigInt>().Uint64Value(&lossless);
+  return true;
 }
 
 std::vector<char*> c_list(std::vector<std::string>& strings) {
@@ -73,14 +92,17 @@ Napi::Object exit_object(Napi::Env env, const reaper::ExitInfo& info, bool descr
   return o;
 }
 
-// spawn(file, args, env, foreground) -> pid
+// spawn(file, args, env, foreground, ignored, blocked) -> pid; file, args
+// and env are Buffers (or strings); ignored and blocked are BigInts, or null
+// to start the app from default signal state.
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string file = info[0].As<Napi::String>();
-  std::vector<std::string> args = string_list(info[1]);
-  std::vector<std::string> environment = string_list(info[2]);
+  std::string file = bytes(info[0]);
+  std::vector<std::string> args = byte_list(info[1]);
+  std::vector<std::string> environment = byte_list(info[2]);
   std::vector<char*> argv = c_list(args), envp = c_list(environment);
-  reaper::SpawnRequest request{file.c_str(), argv.data(), envp.data(), info[3].ToBoolean()};
+  reaper::SpawnRequest request{file.c_str(), argv.data(), envp.data(), info[3].ToBoolean(), false, 0, 0};
+  request.inherit = signal_bits(info[4], &request.ignored) && signal_bits(info[5], &request.blocked);
 
   int exec_errno = 0;
   pid_t pid = reaper::spawn_child(request, &exec_errno);
@@ -91,12 +113,23 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   if (exec_errno != 0) {
     // Same shape as child_process: syscall 'spawn <file>', path, spawnargs.
     Napi::Error e = errno_error(env, exec_errno, "spawn " + file);
-    e.Set("path", file);
+    e.Set("path", info[0].IsBuffer() ? Napi::String::New(env, file) : info[0]);
     e.Set("spawnargs", info[1]);
     e.ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return Napi::Number::New(env, pid);
+}
+
+// relaunch(node, argv, env, argv0): executes node again without the
+// environment that shapes it (native/launch.h); returns only by throwing.
+Napi::Value Relaunch(const Napi::CallbackInfo& info) {
+  std::string node = bytes(info[0]), argv0 = bytes(info[3]);
+  std::vector<std::string> args = byte_list(info[1]), environment = byte_list(info[2]);
+  std::vector<char*> argv = c_list(args), envp = c_list(environment);
+  int r = reaper_relaunch(node.c_str(), argv.data(), envp.data(), argv0.c_str());
+  errno_error(info.Env(), -r, "execve " + node).ThrowAsJavaScriptException();
+  return info.Env().Undefined();
 }
 
 Napi::Value OpenNotifyPipe(const Napi::CallbackInfo& info) {
@@ -357,11 +390,12 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
 
 // Bump with every change to the export table below (src/native.ts checks it):
 // a prebuild from another reaper version must fail at load, not mid-run.
-constexpr int kBindingVersion = 2;
+constexpr int kBindingVersion = 3;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bindingVersion", Napi::Number::New(env, kBindingVersion));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("relaunch", Napi::Function::New(env, Relaunch));
   exports.Set("openNotifyPipe", Napi::Function::New(env, OpenNotifyPipe));
   exports.Set("installForwarding", Napi::Function::New(env, InstallForwarding));
   exports.Set("setForwardTarget", Napi::Function::New(env, SetForwardTarget));

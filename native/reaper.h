@@ -16,6 +16,11 @@ struct SpawnRequest {
   char* const* argv;     // NULL-terminated
   char* const* envp;     // NULL-terminated
   bool foreground;       // make the child's group the terminal's foreground group
+  // The signal state reaper's own parent gave (bit N-1 for signal N), handed
+  // on as tini does; without inherit (not known) the app starts from defaults.
+  bool inherit;
+  uint64_t ignored;
+  uint64_t blocked;
 };
 
 // Starts the program in its own process group with default signal state and

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,11 +38,15 @@ int child_main(void* raw) {
   }
 
   // Node leaves SIGPIPE and SIGXFSZ ignored and reaper catches the rest:
-  // the app starts with every disposition at its default.
-  struct sigaction dfl = {};
+  // the app starts with every disposition at its default, or with the ones
+  // reaper's parent gave (what it ignored stays ignored, as under tini).
+  struct sigaction dfl = {}, ign = {};
   dfl.sa_handler = SIG_DFL;
+  ign.sa_handler = SIG_IGN;
   for (int s = 1; s <= kMaxSignal; s++) {
-    if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, nullptr);
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    bool ignored = request.inherit && (request.ignored >> (s - 1)) & 1;
+    sigaction(s, ignored ? &ign : &dfl, nullptr);
   }
 
   // Node marks every inherited fd close-on-exec, 0-2 included; the app needs
@@ -50,22 +56,46 @@ int child_main(void* raw) {
     if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
   }
 
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s = 1; request.inherit && s <= kMaxSignal; s++) {
+    if ((request.blocked >> (s - 1)) & 1) sigaddset(&mask, s);
+  }
+  sigprocmask(SIG_SETMASK, &mask, nullptr);
 
   execvpe(request.file, request.argv, request.envp);
   args->exec_errno = errno;
   _exit(errno == ENOENT ? 127 : 126);
 }
 
+// The child's stack. glibc's execvpe puts a copy of PATH's longest candidate
+// on it and, for a script without #!, a new argv of argc + 2 pointers (its
+// fallback to /bin/sh): 60,000 arguments need 480 KB. So the stack grows with
+// argc and PATH, and a PROT_NONE guard page below it turns any overflow into
+// a fault in the child instead of a write into reaper's memory.
+size_t child_stack_size(const SpawnRequest& request) {
+  size_t argc = 0;
+  while (request.argv[argc]) argc++;
+  const char* path = getenv("PATH");
+  size_t need = 256 * 1024 + (argc + 2) * sizeof(char*) + strlen(request.file) + (path ? strlen(path) : 0);
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return (need + page - 1) / page * page;
+}
+
 }  // namespace
 
 pid_t spawn_child(const SpawnRequest& request, int* exec_errno) {
-  const size_t stack_size = 256 * 1024;  // execvpe may build a path on the stack
-  void* stack = mmap(nullptr, stack_size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) return -errno;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t stack_size = child_stack_size(request);
+  char* mapping = static_cast<char*>(mmap(nullptr, page + stack_size, PROT_READ | PROT_WRITE,
+                                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0));
+  if (mapping == MAP_FAILED) return -errno;
+  if (mprotect(mapping, page, PROT_NONE) != 0) {
+    int error = errno;
+    munmap(mapping, page + stack_size);
+    return -error;
+  }
+  char* stack = mapping + page;
 
   ChildArgs args{&request, 0};
 
@@ -74,11 +104,11 @@ pid_t spawn_child(const SpawnRequest& request, int* exec_errno) {
   sigset_t all, previous;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pid_t pid = clone(child_main, static_cast<char*>(stack) + stack_size,
+  pid_t pid = clone(child_main, stack + stack_size,
                     CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  munmap(stack, stack_size);
+  munmap(mapping, page + stack_size);
 
   if (pid < 0) return -clone_errno;
   *exec_errno = args.exec_errno;

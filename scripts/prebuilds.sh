@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/prebuilds.sh [--arm64] [--verify]: builds reaper's prebuilt N-API addons
-# (prebuildify --napi --strip --tag-libc) into prebuilds/linux-<arch>/reaper.glibc.node,
+# (prebuildify --napi --strip --tag-libc) into prebuilds/linux-<arch>/reaper.glibc.node, and the
+# launcher (native/launcher.c) beside it as prebuilds/linux-<arch>/reaper-launcher,
 # offline: node-gyp uses the installed headers of the running node (nodedir), never a download.
 #
 #   (default)  linux-<host arch> glibc with the host compiler;
@@ -48,14 +49,16 @@ build() { # arch [cross-prefix]
   ) || { tail -n 30 "$dir.log" >&2; die "prebuildify for $arch failed (log: $dir.log)"; }
   mkdir -p "$ROOT/prebuilds/linux-$arch"
   cp "$dir/prebuilds/linux-$arch/"*.node "$ROOT/prebuilds/linux-$arch/"
-  say "wrote $(cd "$ROOT" && ls prebuilds/linux-$arch/*.node)"
+  # The launcher (binding.gyp's second target) rides along: bin/install.cjs puts it in place.
+  "${prefix}strip" -o "$ROOT/prebuilds/linux-$arch/reaper-launcher" "$dir/build/Release/reaper-launcher"
+  say "wrote $(cd "$ROOT" && ls prebuilds/linux-$arch/*.node prebuilds/linux-$arch/reaper-launcher | tr '\n' ' ')"
 }
 
 # A package tree with dist/ and prebuilds/ only (no build/), as an install from the tarball has.
 package_tree() {
   local dir=$SCRATCH/package
   rm -rf "$dir" && mkdir -p "$dir/node_modules"
-  cp -r "$ROOT/package.json" "$ROOT/dist" "$ROOT/prebuilds" "$dir/"
+  cp -r "$ROOT/package.json" "$ROOT/bin" "$ROOT/dist" "$ROOT/prebuilds" "$dir/"
   cp -r "$ROOT/node_modules/node-gyp-build" "$dir/node_modules/"
   echo "$dir"
 }

@@ -8,6 +8,7 @@ import { ReaperError, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { native } from './native.js';
 import { supervise } from './supervisor.js';
+import { launch, relaunchIfShaped } from './launch.js';
 
 /** Read only for --help and --version: the start path of PID 1 stays short. */
 const packageJson = () => JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; gitHead?: string };
@@ -35,9 +36,11 @@ function versionLine(): string {
 }
 
 async function main(): Promise<number> {
+  relaunchIfShaped((message) => process.stderr.write(`reaper: ${message}\n`));
   let invocation;
   try {
-    invocation = parseInvocation(process.argv.slice(2), process.env, flavourOf(process.argv[1]));
+    // Through the launcher, argv[1] is the bundle: the name called is in its marker.
+    invocation = parseInvocation(process.argv.slice(2), process.env, flavourOf(launch()?.argv0 ?? process.argv[1]));
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`reaper: ${error.message}\n`);

@@ -22,11 +22,15 @@ export interface NativeProcStat {
 }
 
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 2;
+const BINDING_VERSION = 3;
 
 export interface NativeBinding {
   bindingVersion: number;
-  spawn(file: string, args: string[], env: string[], foreground: boolean): number;
+  /** ignored/blocked: the signal state to hand on (bit N-1 for signal N); null for defaults. */
+  spawn(file: Buffer | string, args: Array<Buffer | string>, env: Array<Buffer | string>, foreground: boolean,
+    ignored: bigint | null, blocked: bigint | null): number;
+  /** Executes node again without NODE_* / UV_* (native/launch.h); returns only by throwing. */
+  relaunch(node: string, argv: Buffer[], env: Buffer[], argv0: string): never;
   openNotifyPipe(): number;
   installForwarding(rewrite: number[], report: boolean[], toGroup: boolean, reapInHandler: boolean): void;
   /** Orphans the SIGCHLD handler reaped since the last call. */

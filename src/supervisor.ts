@@ -15,6 +15,7 @@ import { explainDeath, memoryWatch, type DeathExplanation } from './oom.js';
 import { formatDuration } from './format.js';
 import { ageMs, commandLine } from './procfs.js';
 import { setRealtimeRange, signalName } from './signals.js';
+import { appEnvironment, launch, rawArguments } from './launch.js';
 
 export interface SupervisorResult {
   exitCode: number;
@@ -55,10 +56,12 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
 
   const memory = memoryWatch();
   const [file, ...args] = options.command as [string, ...string[]];
-  const environment = Object.entries(process.env).map(([key, value]) => `${key}=${value}`);
+  // Raw bytes, not the decoded strings: argv and environment need not be UTF-8.
+  const command = rawArguments(options.command);
+  const handedOver = launch();
   let pid: number;
   try {
-    pid = addon.spawn(file, options.command, environment, true);
+    pid = addon.spawn(command[0]!, command, appEnvironment(), true, handedOver?.ignored ?? null, handedOver?.blocked ?? null);
   } catch (error) {
     const { describeSpawnFailure } = await import('./spawn-failure.js');
     const failure = describeSpawnFailure(error, file);

@@ -5,7 +5,7 @@
 // clear line naming platform, arch, libc and the fix.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, cpSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, cpSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, delimiter } from 'node:path';
 import { ROOT } from './fixtures/harness.js';
@@ -66,6 +66,7 @@ function pack(t: { comment(message: string): void }): string {
   sh('tar', ['-xzf', tarball, '-C', tree], { cwd: out });
   mkdirSync(join(tree, 'package', 'prebuilds', `linux-${process.arch}`), { recursive: true });
   cpSync(built, join(tree, prebuild));
+  cpSync(join(ROOT, 'build', 'Release', 'reaper-launcher'), join(tree, 'package', 'prebuilds', `linux-${process.arch}`, 'reaper-launcher'));
   const repacked = join(out, 'reaper-with-prebuild.tgz');
   const tar = sh('tar', ['-czf', repacked, '-C', tree, 'package'], { cwd: out });
   if (tar.code !== 0) throw new Error(`tar: ${tar.stderr}`);
@@ -89,6 +90,9 @@ t.test('npm pack + npm install without a compiler: reaper runs from its prebuild
   t.ok(existsSync(join(pkg, 'prebuilds', `linux-${process.arch}`, 'reaper.glibc.node')), 'the prebuild was installed');
 
   const reaper = join(project, 'node_modules', '.bin', 'reaper');
+  // The install step put the native launcher (native/launcher.c) in place of the JS stub.
+  t.equal(readFileSync(reaper).subarray(0, 4).toString('latin1'), '\x7fELF', 'node_modules/.bin/reaper is the native launcher');
+  t.equal(readFileSync(join(pkg, 'docker', 'reaper-docker-init')).subarray(0, 4).toString('latin1'), '\x7fELF', 'so is docker/reaper-docker-init');
   const ran = sh(reaper, ['--', 'sh', '-c', 'exit 3'], { cwd: project, env });
   t.equal(ran.code, 3, 'node_modules/.bin/reaper -- sh -c "exit 3" exits 3', { stderr: ran.stderr });
 

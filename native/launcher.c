@@ -1,0 +1,111 @@
+/* reaper's bin: a small native program that starts Node on reaper's CLI
+ * bundle (dist/cli.cjs) with none of the environment that shapes Node, so
+ * NODE_OPTIONS and its kin reach the app and never PID 1 (see launch.h). It
+ * also records the signal dispositions and mask its parent gave, which Node
+ * resets before any JavaScript runs, so reaper can hand them to the app as
+ * tini does. It replaces the #!/usr/bin/env node stub at install time
+ * (bin/install.cjs); it is also dockerd's --init-path program.
+ *
+ *   node:   the first "node" on PATH (what #!/usr/bin/env node runs), then
+ *           /nodejs/bin/node (distroless images keep it there, off PATH);
+ *   bundle: $REAPER_CLI, then dist/cli.cjs one or two directories above this
+ *           executable (bin/, docker/; build/Release/, prebuilds/<platform>/),
+ *           then the usual install places inside an image (as docker-init,
+ *           this file is bind-mounted to /sbin and the package is elsewhere). */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+extern char** environ;
+
+static int is_file(const char* path) {
+  return access(path, R_OK) == 0;
+}
+
+static int find_node(char* out, size_t size) {
+  const char* path = getenv("PATH");
+  if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+  for (const char* dir = path; dir; dir = strchr(dir, ':') ? strchr(dir, ':') + 1 : NULL) {
+    int length = (int)strcspn(dir, ":");
+    /* An empty entry means the current directory, as for execvp. */
+    int n = length ? snprintf(out, size, "%.*s/node", length, dir) : snprintf(out, size, "./node");
+    if (n > 0 && (size_t)n < size && access(out, X_OK) == 0) return 1;
+  }
+  snprintf(out, size, "/nodejs/bin/node");
+  return access(out, X_OK) == 0;
+}
+
+static int find_cli(const char* argv0, char* out, size_t size) {
+  const char* explicit_cli = getenv("REAPER_CLI");
+  if (explicit_cli && *explicit_cli) {
+    snprintf(out, size, "%s", explicit_cli);
+    return is_file(out);
+  }
+  char self[PATH_MAX];
+  if (realpath("/proc/self/exe", self) || realpath(argv0, self)) {
+    char* slash = strrchr(self, '/');
+    if (slash) *slash = '\0';
+    static const char* const up[] = {"/../dist/cli.cjs", "/../../dist/cli.cjs"};
+    for (size_t i = 0; i < sizeof up / sizeof *up; i++) {
+      if ((size_t)snprintf(out, size, "%s%s", self, up[i]) < size && is_file(out)) return 1;
+    }
+  }
+  static const char* const installed[] = {
+      "/app/node_modules/reaper-init/dist/cli.cjs",
+      "/usr/src/app/node_modules/reaper-init/dist/cli.cjs",
+      "/usr/local/lib/node_modules/reaper-init/dist/cli.cjs",
+      "/usr/lib/node_modules/reaper-init/dist/cli.cjs",
+  };
+  for (size_t i = 0; i < sizeof installed / sizeof *installed; i++) {
+    snprintf(out, size, "%s", installed[i]);
+    if (is_file(out)) return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  const char* argv0 = argc > 0 ? argv[0] : "reaper";
+
+  /* What the parent gave: read before anything can change it. */
+  uint64_t ignored = 0, blocked = 0;
+  sigset_t mask;
+  sigprocmask(SIG_BLOCK, NULL, &mask);
+  for (int s = 1; s <= 64; s++) {
+    struct sigaction action;
+    if (sigaction(s, NULL, &action) == 0 && action.sa_handler == SIG_IGN) ignored |= 1ULL << (s - 1);
+    if (sigismember(&mask, s) == 1) blocked |= 1ULL << (s - 1);
+  }
+
+  char cli[PATH_MAX];
+  if (!find_cli(argv0, cli, sizeof cli)) {
+    fprintf(stderr, "reaper: cannot find reaper's dist/cli.cjs (looked beside %s and in the usual install places); "
+                    "install reaper-init in the image or set REAPER_CLI to its dist/cli.cjs.\n", argv0);
+    return 127;
+  }
+  char node[PATH_MAX];
+  if (!find_node(node, sizeof node)) {
+    fprintf(stderr, "reaper: node is not on PATH (nor at /nodejs/bin/node); put node on PATH, "
+                    "or run reaper as: node %s -- <program> ...\n", cli);
+    return 127;
+  }
+
+  char** args = calloc((size_t)argc + 2, sizeof *args);
+  char** env = reaper_hidden_environment(environ, &ignored, &blocked, argv0);
+  if (!args || !env) {
+    fprintf(stderr, "reaper: out of memory while starting node\n");
+    return 1;
+  }
+  args[0] = node;
+  args[1] = cli;
+  for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
+  execve(node, args, env);
+  fprintf(stderr, "reaper: cannot run %s: %s; check that it is an executable node binary for this machine.\n",
+          node, strerror(errno));
+  return errno == ENOENT ? 127 : 126;
+}
