@@ -28,31 +28,34 @@ int set_parent_death_signal(int signal) {
   return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) < 0 ? -errno : 0;
 }
 
-int signal_process(pid_t pid, uint64_t start_ticks, int signal) {
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0) {
-    if (errno != ENOSYS) return -errno;
-    // Kernels before 5.3: check, then kill. The window is the best they allow.
-    ProcStat stat;
-    int r = read_proc_stat(pid, &stat);
-    if (r < 0) return r == -ENOENT ? -ESRCH : r;
-    if (stat.start_ticks != start_ticks) return -ESRCH;
-    return kill(pid, signal) < 0 ? -errno : 0;
-  }
-  // The pidfd pins the process: if /proc still shows the same start time now,
-  // the signal can only reach that process, even if the pid is reused later.
+// 0 if pid is still the process that started at start_ticks, -ESRCH if not.
+static int check_start_time(pid_t pid, uint64_t start_ticks) {
   ProcStat stat;
   int r = read_proc_stat(pid, &stat);
-  int result;
+  if (r < 0) return r == -ENOENT ? -ESRCH : r;
+  return stat.start_ticks == start_ticks ? 0 : -ESRCH;
+}
+
+int signal_process(pid_t pid, uint64_t start_ticks, int signal) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0 && errno == ESRCH) return -ESRCH;
+  int r = check_start_time(pid, start_ticks);
   if (r < 0) {
-    result = r == -ENOENT ? -ESRCH : r;
-  } else if (stat.start_ticks != start_ticks) {
-    result = -ESRCH;
-  } else {
-    result = syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0 ? -errno : 0;
+    if (pidfd >= 0) close(pidfd);
+    return r;
   }
-  close(pidfd);
-  return result;
+  if (pidfd >= 0) {
+    // The pidfd pins the process: if /proc still shows the same start time now,
+    // the signal can only reach that process, even if the pid is reused later.
+    r = syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0 ? -errno : 0;
+    close(pidfd);
+    // A seccomp profile may allow pidfd_open yet deny pidfd_send_signal.
+    if (r != -EPERM && r != -ENOSYS) return r;
+  }
+  // Without pidfds (kernels before 5.3: ENOSYS; seccomp profiles that deny
+  // them: EPERM or any errno they choose): the start time was checked above,
+  // now kill. The window between the two is the best they allow.
+  return kill(pid, signal) < 0 ? -errno : 0;
 }
 
 int open_nonblocking_writer(int fd) {

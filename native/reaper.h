@@ -111,7 +111,8 @@ int set_child_subreaper(bool on);
 int is_child_subreaper();  // 1, 0 or -errno
 int set_parent_death_signal(int signal);
 // Sends signal to pid only if it is still the process that started at
-// start_ticks (a pidfd pins it, so a reused pid is never signalled).
+// start_ticks (a pidfd pins it, so a reused pid is never signalled; where
+// pidfds are missing or denied, kill() right after the check). -ESRCH: gone.
 int signal_process(pid_t pid, uint64_t start_ticks, int signal);
 // Returns an fd for log lines that never blocks the caller, even when fd is a
 // pipe nobody reads, without changing the flags the app's inherited fd shares.

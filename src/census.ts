@@ -98,35 +98,19 @@ function readText(path: string): string | null {
 }
 
 /**
- * Every process, robust to any error reading one entry. What would make the
- * census blind (no addon, no /proc) throws instead: a census that saw nothing
- * must never read as "no zombies", a HEALTHCHECK would call that healthy.
+ * Every process we may read (listProcesses skips unreadable entries). What
+ * would make the census blind (no addon, no /proc) throws instead: a census
+ * that saw nothing must never read as "no zombies", a HEALTHCHECK would call
+ * that healthy.
  */
 function scan(): ProcessEntry[] {
   native(); // its load error names the platform and the fix
   let entries: ProcessEntry[];
   try {
     entries = listProcesses();
-  } catch {
-    // One unreadable entry (EACCES, a malformed stat) must not end the census.
-    entries = [];
-    let names: string[] = [];
-    try {
-      names = readdirSync('/proc');
-    } catch (error) {
-      throw new ReaperError('ERR_REAPER_PROC',
-        `/proc cannot be read (${(error as NodeJS.ErrnoException).code}); mount procfs there (mount -t proc proc /proc, or unshare --mount-proc).`, { cause: error });
-    }
-    for (const name of names) {
-      const pid = Number(name);
-      if (!Number.isInteger(pid) || pid <= 0) continue;
-      try {
-        const stat = native().procStat(pid);
-        if (stat) entries.push({ pid, ...stat });
-      } catch {
-        // vanished or unreadable
-      }
-    }
+  } catch (error) {
+    throw new ReaperError('ERR_REAPER_PROC',
+      `/proc cannot be read (${(error as NodeJS.ErrnoException).code}); mount procfs there (mount -t proc proc /proc, or unshare --mount-proc).`, { cause: error });
   }
   // We are a process too: without /proc/self this is no procfs we can see ourselves in.
   if (!existsSync('/proc/self/stat')) {

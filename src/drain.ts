@@ -1,14 +1,17 @@
 // Draining: once the main child has exited, every remaining descendant gets
-// the drain signal, a grace period to finish, then SIGKILL; reaper exits only
-// when nothing is left. Descendants are found in /proc wherever they went (own
-// process group, own session, re-parented to us), and every signal goes
-// through a pidfd check, so a pid that was reaped and reused is never hit.
+// the drain signal (and SIGCONT, so that a stopped one can act on it), a grace
+// period to finish, then SIGKILL; reaper exits only when nothing is left.
+// Descendants are found in /proc wherever they went (own process group, own
+// session, re-parented to us), and every signal goes through a pidfd check, so
+// a pid that was reaped and reused is never hit. Nothing here may keep PID 1
+// from exiting: the SIGKILL deadline is armed before anything that can fail.
 import { readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { isSystemError } from './errors.js';
 import { formatDuration } from './format.js';
 import type { Logger } from './log.js';
 import { native } from './native.js';
-import { listDescendants, listProcesses, type ProcessEntry } from './procfs.js';
+import { listDescendants, readProcessTable, type ProcessEntry } from './procfs.js';
 import { signalName } from './signals.js';
 
 export interface DrainedProcess {
@@ -16,20 +19,37 @@ export interface DrainedProcess {
   comm: string;
   /** Milliseconds from the drain signal to its exit; null if it was killed. */
   exitedAfterMs: number | null;
+  /** SIGKILL reached it. */
   killed: boolean;
+  /** Why a signal could not be sent to it ("SIGTERM: EPERM"), if one could not. */
+  refused?: string;
 }
+
+/**
+ * What the drain covered: every process of reaper's pid namespace (reaper is
+ * its PID 1 and /proc is the namespace's), the tree below reaper, the pid
+ * namespace unnamed (PID 1 under a /proc that is not its own: kill(-1)), or
+ * nothing (not PID 1, and a /proc that is not its own).
+ */
+export type DrainScope = 'namespace' | 'descendants' | 'namespace-unnamed' | 'none';
 
 export interface DrainReport {
   signal: string;
   graceMs: number;
+  scope: DrainScope;
+  /** Empty when the scope is namespace-unnamed or none. */
   processes: DrainedProcess[];
   /** How many exited on the drain signal within the grace period. */
   exitedOnSignal: number;
   killed: DrainedProcess[];
+  /** Processes a signal could not be sent to (see refused). */
+  refused: DrainedProcess[];
+  /** namespace-unnamed only: whether anything was left for SIGKILL after the grace period. */
+  killedUnnamed: boolean;
   /** From the start of the drain until nothing was left. */
   durationMs: number;
-  /** Processes that outlived even SIGKILL (uninterruptible sleep). */
-  survivors: number;
+  /** Processes that outlived even SIGKILL (uninterruptible sleep); null when they cannot be counted. */
+  survivors: number | null;
 }
 
 export interface DrainContext {
@@ -43,55 +63,124 @@ export interface DrainContext {
 }
 
 const SIGKILL = 9;
+const SIGCONT = 18;
 /** Descendants that are not our children exit without telling us: look again this often. */
 const RESCAN_MS = 20;
 /** After SIGKILL, how long to wait for processes stuck in the kernel. */
 const KILL_WAIT_MS = 2000;
 
 /**
- * The processes to drain. As the init of a pid namespace with its own /proc,
- * that is every process in it (including ones entered with docker exec);
- * otherwise the tree below reaper.
+ * Whose /proc this is decides what reaper can prove is its own. /proc/self
+ * names reaper's pid only in a proc of reaper's pid namespace; under the
+ * host's (unshare --pid without --mount-proc) every pid in it is a stranger's.
  */
-function remaining(): ProcessEntry[] {
-  const self = process.pid;
-  const ownNamespace = self === 1 && readlinkSync('/proc/self') === '1';
-  const processes = listProcesses();
-  return ownNamespace ? processes.filter((p) => p.pid !== self) : listDescendants(self, processes);
+function drainScope(log: Logger): DrainScope {
+  let self = 'nothing (no /proc)';
+  try {
+    self = readlinkSync('/proc/self');
+  } catch {}
+  if (self === String(process.pid)) return process.pid === 1 ? 'namespace' : 'descendants';
+  const fix = 'mount a proc of its own pid namespace (unshare --mount-proc, or mount -t proc proc /proc)';
+  if (process.pid === 1) {
+    log.warn(`/proc is not reaper's own (/proc/self is ${self}, reaper is pid 1): the drain signals every process ` +
+      `of its pid namespace with kill(-1), unnamed; ${fix} to have them named.`);
+    return 'namespace-unnamed';
+  }
+  log.warn(`/proc is not reaper's own (/proc/self is ${self}, reaper is pid ${process.pid}), so it cannot tell its ` +
+    `descendants from other processes: nothing is drained; ${fix}, or run reaper as PID 1.`);
+  return 'none';
+}
+
+/** Every process of the namespace (including ones entered with docker exec), or the tree below reaper. */
+function remaining(scope: DrainScope): { entries: ProcessEntry[]; unreadable: number } {
+  const { processes, unreadable } = readProcessTable();
+  const entries = scope === 'namespace' ? processes.filter((p) => p.pid !== process.pid) : listDescendants(process.pid, processes);
+  return { entries, unreadable };
+}
+
+/** kill(-1, signal): as PID 1, every process of its pid namespace but itself. False when there is none. */
+function signalNamespace(signal: number): boolean {
+  try {
+    process.kill(-1, signal);
+    return true;
+  } catch (error) {
+    if (isSystemError(error) && error.code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+interface Tracked extends DrainedProcess {
+  startTicks: number;
+  signalledAt: number;
 }
 
 export function drain(context: DrainContext): Promise<DrainReport> {
   const { log } = context;
   const addon = native();
   const start = performance.now();
-  const tracked = new Map<string, DrainedProcess & { startTicks: number; signalledAt: number }>();
+  const scope = drainScope(log);
+  const tracked = new Map<string, Tracked>();
   let killing = false;
+  let unnamedSignalled = false;
+  let killedUnnamed = false;
+  let warnedUnreadable = false;
 
-  const send = (entry: ProcessEntry, signal: number) => {
+  /** True only when the signal went out; false when the process is gone or refused it (logged, noted). */
+  const send = (target: Tracked, signal: number): boolean => {
     try {
-      addon.signalProcess(entry.pid, entry.startTicks, signal);
+      return addon.signalProcess(target.pid, target.startTicks, signal);
     } catch (error) {
-      log.warn(`could not send ${signalName(signal)} to pid ${entry.pid} (${entry.comm}): ${(error as Error).message}`);
+      const reason = isSystemError(error) ? error.code : String(error);
+      target.refused = `${signalName(signal)}: ${reason}`;
+      log.warn(`could not send ${signalName(signal)} to pid ${target.pid} (${target.comm}): ${(error as Error).message}`);
+      return false;
     }
+  };
+
+  const list = (): ProcessEntry[] => {
+    const { entries, unreadable } = remaining(scope);
+    // In our own namespace every process is ours: say once that some were out of reach.
+    if (unreadable > 0 && scope === 'namespace' && !warnedUnreadable) {
+      warnedUnreadable = true;
+      log.warn(`${unreadable} process${unreadable === 1 ? '' : 'es'} in /proc could not be read (hidepid, or another ` +
+        `user's setuid program) and ${unreadable === 1 ? 'is' : 'are'} not drained; the kernel kills ${unreadable === 1 ? 'it' : 'them'} when reaper exits.`);
+    }
+    return entries;
+  };
+
+  const track = (entry: ProcessEntry, key: string, now: number): Tracked => {
+    const target: Tracked = { pid: entry.pid, comm: entry.comm, startTicks: entry.startTicks, signalledAt: now, exitedAfterMs: null, killed: false };
+    tracked.set(key, target);
+    return target;
   };
 
   /** Signals newcomers, notes who is gone; true when nothing is left. */
   const sweep = (): boolean => {
     context.reapAll();
+    if (scope === 'none') return true;
+    if (scope === 'namespace-unnamed') {
+      // Newcomers forked after this get only the SIGKILL at the end of the grace period.
+      if (!unnamedSignalled) {
+        unnamedSignalled = true;
+        if (signalNamespace(context.signal)) signalNamespace(SIGCONT);
+      }
+      return !signalNamespace(0);
+    }
     const now = performance.now();
     const present = new Set<string>();
-    for (const entry of remaining()) {
+    for (const entry of list()) {
       const key = `${entry.pid}:${entry.startTicks}`;
       present.add(key);
       if (entry.state === 'Z') continue; // its parent (or we) will reap it
-      if (!tracked.has(key)) {
-        tracked.set(key, { pid: entry.pid, comm: entry.comm, startTicks: entry.startTicks, signalledAt: now, exitedAfterMs: null, killed: killing });
-        send(entry, killing ? SIGKILL : context.signal);
-      }
+      if (tracked.has(key)) continue;
+      const target = track(entry, key, now);
+      if (killing) target.killed = send(target, SIGKILL);
+      // A stopped process would only see the drain signal after the SIGKILL.
+      else if (send(target, context.signal) && context.signal !== SIGCONT) send(target, SIGCONT);
     }
-    for (const [key, process] of tracked) {
-      if (!present.has(key) && process.exitedAfterMs === null && !process.killed) {
-        process.exitedAfterMs = now - process.signalledAt;
+    for (const [key, target] of tracked) {
+      if (!present.has(key) && target.exitedAfterMs === null && !target.killed) {
+        target.exitedAfterMs = now - target.signalledAt;
       }
     }
     return present.size === 0;
@@ -99,14 +188,28 @@ export function drain(context: DrainContext): Promise<DrainReport> {
 
   const killAll = () => {
     killing = true;
-    for (const entry of remaining()) {
+    if (scope === 'namespace-unnamed') {
+      killedUnnamed = signalNamespace(SIGKILL);
+      return;
+    }
+    for (const entry of list()) {
       if (entry.state === 'Z') continue;
       const key = `${entry.pid}:${entry.startTicks}`;
-      const process = tracked.get(key);
-      if (process) process.killed = true;
-      else tracked.set(key, { pid: entry.pid, comm: entry.comm, startTicks: entry.startTicks, signalledAt: performance.now(), exitedAfterMs: null, killed: true });
-      send(entry, SIGKILL);
+      const target = tracked.get(key) ?? track(entry, key, performance.now());
+      target.killed = send(target, SIGKILL);
     }
+  };
+
+  /** How many are left after SIGKILL; null when they cannot be counted. */
+  const survivors = (): number | null => {
+    if (scope === 'namespace-unnamed') {
+      const left = signalNamespace(0);
+      if (left) log.error(`processes of the pid namespace survived SIGKILL for ${formatDuration(KILL_WAIT_MS)} (uninterruptible sleep?); exiting anyway`);
+      return left ? null : 0;
+    }
+    const stuck = list().filter((p) => p.state !== 'Z');
+    log.error(`${stuck.length} processes survived SIGKILL for ${formatDuration(KILL_WAIT_MS)} (uninterruptible sleep?): ${stuck.map((p) => `${p.pid} (${p.comm})`).join(', ')}; exiting anyway`);
+    return stuck.length;
   };
 
   return new Promise<DrainReport>((resolve) => {
@@ -114,61 +217,80 @@ export function drain(context: DrainContext): Promise<DrainReport> {
     let killTimer: NodeJS.Timeout | undefined;
     let rescan: NodeJS.Timeout | undefined;
     let unsubscribe = () => {};
+    let done = false;
+    let lastFailure = '';
 
-    const finish = (survivors: number) => {
+    /** Runs one step; a failure is logged (once while it repeats) and the drain goes on. */
+    const guard = (what: string, step: () => void) => {
+      try {
+        step();
+      } catch (error) {
+        const message = `drain ${what} failed, the drain goes on: ${(error as Error).message}`;
+        if (message !== lastFailure) log.error(message);
+        lastFailure = message;
+      }
+    };
+
+    const finish = (left: number | null) => {
+      if (done) return;
+      done = true;
       clearTimeout(graceTimer);
       clearTimeout(killTimer);
       clearInterval(rescan);
       unsubscribe();
-      const processes = [...tracked.values()].map(({ pid, comm, exitedAfterMs, killed }) => ({ pid, comm, exitedAfterMs, killed }));
+      const processes = [...tracked.values()].map(({ pid, comm, exitedAfterMs, killed, refused }) =>
+        ({ pid, comm, exitedAfterMs, killed, ...(refused ? { refused } : {}) }));
       const report: DrainReport = {
         signal: signalName(context.signal),
         graceMs: context.graceMs,
+        scope,
         processes,
-        exitedOnSignal: processes.filter((p) => !p.killed).length,
+        exitedOnSignal: processes.filter((p) => !p.killed && !p.refused).length,
         killed: processes.filter((p) => p.killed),
+        refused: processes.filter((p) => !p.killed && p.refused),
+        killedUnnamed,
         durationMs: performance.now() - start,
-        survivors,
+        survivors: left,
       };
-      if (processes.length > 0) log.notice(summarize(report), { event: 'drain', ...report });
+      if (processes.length > 0 || scope === 'namespace-unnamed') log.notice(summarize(report), { event: 'drain', ...report });
       resolve(report);
     };
 
-    const tick = () => {
-      try {
-        if (sweep()) finish(0);
-      } catch (error) {
-        log.error(`drain sweep failed, retrying: ${(error as Error).message}`);
-      }
-    };
+    const tick = () => guard('sweep', () => {
+      if (sweep()) finish(0);
+    });
 
-    if (sweep()) {
-      finish(0);
-      return;
-    }
     unsubscribe = context.onChildEvent(tick);
     rescan = setInterval(tick, RESCAN_MS);
     graceTimer = setTimeout(() => {
-      killAll();
-      tick();
+      // The deadline first: nothing below may keep reaper from exiting.
       killTimer = setTimeout(() => {
-        const stuck = remaining().filter((p) => p.state !== 'Z');
-        log.error(`${stuck.length} processes survived SIGKILL for ${formatDuration(KILL_WAIT_MS)} (uninterruptible sleep?): ${stuck.map((p) => `${p.pid} (${p.comm})`).join(', ')}; exiting anyway`);
-        finish(stuck.length);
+        let left: number | null = null;
+        guard('final count', () => { left = survivors(); });
+        finish(left);
       }, KILL_WAIT_MS);
+      guard('SIGKILL', killAll);
+      tick();
     }, context.graceMs);
+    tick();
   });
 }
 
 export function summarize(report: DrainReport): string {
+  if (report.scope === 'namespace-unnamed') {
+    return `drained the pid namespace (unnamed: /proc is not reaper's own) in ${formatDuration(report.durationMs)}` +
+      (report.killedUnnamed ? `; SIGKILL sent to what was left after the ${formatDuration(report.graceMs)} grace period` : `; all exited on ${report.signal}`);
+  }
   const total = report.processes.length;
-  const exited = report.processes.filter((p) => p.exitedAfterMs !== null && !p.killed);
+  const exited = report.processes.filter((p) => p.exitedAfterMs !== null && !p.killed && !p.refused);
   const slowest = Math.max(0, ...exited.map((p) => p.exitedAfterMs!));
+  const named = (list: DrainedProcess[], detail = false) => list.slice(0, 10)
+    .map((p) => `${p.pid} (${p.comm})${detail ? ` ${p.refused}` : ''}`).join(', ') + (list.length > 10 ? ', ...' : '');
   const parts = [`drained ${total} process${total === 1 ? '' : 'es'} in ${formatDuration(report.durationMs)}`];
   if (exited.length > 0) parts.push(`${exited.length} exited on ${report.signal} (slowest after ${formatDuration(slowest)})`);
   if (report.killed.length > 0) {
-    const names = report.killed.slice(0, 10).map((p) => `${p.pid} (${p.comm})`).join(', ');
-    parts.push(`${report.killed.length} killed after the ${formatDuration(report.graceMs)} grace period: ${names}${report.killed.length > 10 ? ', ...' : ''}`);
+    parts.push(`${report.killed.length} killed after the ${formatDuration(report.graceMs)} grace period: ${named(report.killed)}`);
   }
+  if (report.refused.length > 0) parts.push(`${report.refused.length} could not be signalled: ${named(report.refused, true)}`);
   return parts.join('; ');
 }

@@ -1,5 +1,5 @@
-// Reading the process table. Processes come and go while we look: a vanished
-// entry is skipped, never an error.
+// Reading the process table. Processes come and go while we look, and some
+// are not ours to read: a vanished or unreadable entry is skipped, never an error.
 import { readdirSync, readFileSync } from 'node:fs';
 import { native, type NativeProcStat } from './native.js';
 
@@ -7,15 +7,31 @@ export interface ProcessEntry extends NativeProcStat {
   pid: number;
 }
 
-export function listProcesses(): ProcessEntry[] {
-  const entries: ProcessEntry[] = [];
+export interface ProcessTable {
+  processes: ProcessEntry[];
+  /** Entries that exist but could not be read (hidepid, another user's setuid program, a malformed stat). */
+  unreadable: number;
+}
+
+/** Every process we may read; one that cannot be read is skipped and counted, never an error. */
+export function readProcessTable(): ProcessTable {
+  const processes: ProcessEntry[] = [];
+  let unreadable = 0;
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid) || pid <= 0) continue;
-    const stat = native().procStat(pid);
-    if (stat) entries.push({ pid, ...stat });
+    try {
+      const stat = native().procStat(pid);
+      if (stat) processes.push({ pid, ...stat });
+    } catch {
+      unreadable++;
+    }
   }
-  return entries;
+  return { processes, unreadable };
+}
+
+export function listProcesses(): ProcessEntry[] {
+  return readProcessTable().processes;
 }
 
 /** Every process below root in the tree (not root itself), parents first. */
