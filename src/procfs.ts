@@ -1,6 +1,7 @@
 // Reading the process table. Processes come and go while we look, and some
-// are not ours to read: a vanished or unreadable entry is skipped, never an error.
+// are not ours to read: a vanished or forbidden entry is skipped, never an error.
 import { readdirSync, readFileSync } from 'node:fs';
+import { isSystemError } from './errors.js';
 import { native, type NativeProcStat } from './native.js';
 
 export interface ProcessEntry extends NativeProcStat {
@@ -9,11 +10,18 @@ export interface ProcessEntry extends NativeProcStat {
 
 export interface ProcessTable {
   processes: ProcessEntry[];
-  /** Entries that exist but could not be read (hidepid, another user's setuid program, a malformed stat). */
+  /** Entries that exist but may not be read (hidepid, another user's setuid program) or are malformed. */
   unreadable: number;
 }
 
-/** Every process we may read; one that cannot be read is skipped and counted, never an error. */
+/** Errors that say this entry is not ours to read; any other (EMFILE, ENOMEM) is about us and is thrown. */
+const UNREADABLE = new Set(['EACCES', 'EPERM', 'EINVAL']);
+
+/**
+ * Every process we may read; one we may not is skipped and counted. A
+ * transient failure is thrown rather than skipped: a scan that missed
+ * processes must not read as "none left".
+ */
 export function readProcessTable(): ProcessTable {
   const processes: ProcessEntry[] = [];
   let unreadable = 0;
@@ -23,7 +31,8 @@ export function readProcessTable(): ProcessTable {
     try {
       const stat = native().procStat(pid);
       if (stat) processes.push({ pid, ...stat });
-    } catch {
+    } catch (error) {
+      if (!isSystemError(error) || !UNREADABLE.has(error.code)) throw error;
       unreadable++;
     }
   }
