@@ -68,7 +68,11 @@ build_addon() { # arch cross-prefix
     cd "$dir"
     export npm_config_nodedir=$NODEDIR
     if [ -n "$prefix" ]; then
-      export CC=${prefix}gcc CXX=${prefix}g++ LINK=${prefix}g++ AR=${prefix}ar PREBUILD_STRIP_BIN=${prefix}strip
+      # Full paths: node-gyp puts node's own directory (often /usr/bin) first on make's PATH.
+      local tool
+      for tool in gcc g++ ar strip; do command -v "$prefix$tool" >/dev/null || die "$prefix$tool is not installed"; done
+      export CC=$(command -v "${prefix}gcc") CXX=$(command -v "${prefix}g++") AR=$(command -v "${prefix}ar") PREBUILD_STRIP_BIN=$(command -v "${prefix}strip")
+      export LINK=$CXX
     fi
     ./node_modules/.bin/prebuildify --napi --strip --tag-libc --arch "$arch" --target "$NODE_VERSION" >"$dir.log" 2>&1
   ) || { tail -n 30 "$dir.log" >&2; die "prebuildify for linux-$arch failed (log: $dir.log)"; }
