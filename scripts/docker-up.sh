@@ -6,7 +6,7 @@
 #     forwarding or masquerading: containers run with --network=none only. Its
 #     --init-path is docker/reaper-docker-init, so `docker run --init` runs reaper.
 #     The log goes to $STATE/dockerd.log; we wait (bounded) until `docker info` answers;
-#  3. builds reaper (addon + TypeScript), the linux-x64 glibc prebuild (scripts/prebuilds.sh), packs it;
+#  3. builds reaper (addon + TypeScript) and packs it (prepack: the glibc prebuilds, scripts/prebuilds.sh);
 #  4. imports reaper-node:local, a rootfs made from this host's own node, its ldd
 #     libraries and busybox-static (no registry is ever contacted), and builds
 #     reaper-test:local from test/fixtures/docker/Dockerfile.test, which COPYs the
@@ -53,10 +53,10 @@ cd "$ROOT"
 [ -d node_modules/typescript ] || { say "npm ci"; npm ci --no-audit --no-fund >"$STATE/npm-ci.log" 2>&1 || die "npm ci failed (log: $STATE/npm-ci.log)"; }
 say "building reaper"
 npm run build --silent >"$STATE/build.log" 2>&1 || { tail -n 30 "$STATE/build.log" >&2; die "npm run build failed"; }
-# In a scratch copy (scripts/prebuilds.sh): the work tree's build/ stays as npm run build left it.
-bash "$ROOT/scripts/prebuilds.sh" 2>"$STATE/prebuild.log" || { cat "$STATE/prebuild.log" >&2; die "scripts/prebuilds.sh failed"; }
+# npm pack's prepack builds and verifies the linux-x64 and linux-arm64 prebuilds
+# (scripts/prebuilds.sh, in a scratch copy: the work tree's build/ stays as npm run build left it).
 rm -f "$STATE"/reaper-*.tgz
-npm pack --silent --pack-destination "$STATE" >"$STATE/pack.log" 2>&1 || { cat "$STATE/pack.log" >&2; die "npm pack failed"; }
+npm pack --silent --pack-destination "$STATE" >"$STATE/pack.log" 2>&1 || { tail -n 30 "$STATE/pack.log" >&2; die "npm pack failed"; }
 TARBALL=$(ls "$STATE"/reaper-*.tgz)
 tar -tzf "$TARBALL" >"$STATE/pack-files.txt"; grep -q "prebuilds/linux-" "$STATE/pack-files.txt" || die "$TARBALL has no prebuilds/"
 
