@@ -57,7 +57,7 @@ t.test('a process that ignores SIGTERM is killed after the grace period', async 
   const done = await reaper.finished;
   const elapsed = performance.now() - start;
   t.equal(done.code, 4, "the main child's status, not the killed daemon's");
-  t.match(done.stderr, /drained 1 process in [\d.]+m?s; 1 killed after the 500ms grace period: \d+ \((node|MainThread)\)/); // Node 24 names its main thread
+  t.match(done.stderr, /drained 1 process in [\d.]+m?s; 1 killed after the 500ms grace period: \d+ \((node|MainThread|node-MainThread)\)/); // Node 24 names its main thread MainThread, Node 26 node-MainThread
   t.ok(elapsed >= 500, `waited out the grace period (${Math.round(elapsed)} ms)`);
   t.ok(elapsed < 500 + 2000, `then stopped promptly (${Math.round(elapsed)} ms, grace 500 ms)`);
 });
