@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# scripts/prebuilds.sh [--all] [--verify]: builds reaper's prebuilt N-API addons
-# (prebuildify --napi --strip --tag-libc) into prebuilds/linux-<arch>/, offline:
+# scripts/prebuilds.sh [--all] [--verify]: builds reaper's prebuilt N-API addon
+# (prebuildify --napi --strip --tag-libc) and its native launcher (native/launcher.c)
+# into prebuilds/linux-<arch>/, offline:
 # node-gyp uses the installed headers of the running node (nodedir), never a download.
 #
 #   (default)  linux-<host arch> glibc with the host compiler;
@@ -53,9 +54,12 @@ SCRATCH=${REAPER_PREBUILD_SCRATCH:-$(mktemp -d /tmp/reaper-prebuilds.XXXXXX)}
 # Every file a platform directory must hold, and the step that builds them. A second
 # artifact (say, a native launcher built beside the addon) adds its file name here and
 # its build to build_artifacts; the check, the verification and the tarball follow.
-ARTIFACTS=("$PACKAGE_NAME.glibc.node")
+ARTIFACTS=("$PACKAGE_NAME.glibc.node" reaper-launcher)
 build_artifacts() { # arch cross-prefix
   build_addon "$@"
+  # The launcher (native/launcher.c, binding.gyp's second target) comes out of the same
+  # build; bin/install.cjs puts it in place of the bin/reaper stub at install.
+  "$(command -v "${2}strip")" -o "$ROOT/prebuilds/linux-$1/reaper-launcher" "$SCRATCH/$1/build/Release/reaper-launcher"
 }
 
 build_addon() { # arch cross-prefix
@@ -111,18 +115,29 @@ check() { # arch
   done
 }
 
-# Runs reaper from a package tree with dist/ and prebuilds/ only (no build/), as an
-# install from the tarball has, as PID 1 of a new pid namespace.
-verify() { # arch runner...
-  local arch=$1; shift
-  local tree=$SCRATCH/package out code
+# Runs reaper as an install from the tarball has it: a package tree with bin/, dist/ and
+# prebuilds/ only (no build/), the launcher in place of the bin/reaper stub (bin/install.cjs
+# does that), as PID 1 of a new pid namespace: launcher -> node -> dist/cli.cjs -> addon.
+verify() { # arch
+  local arch=$1 tree=$SCRATCH/package-$1 out code run=()
   [ -f "$ROOT/dist/cli.cjs" ] || die "dist/cli.cjs missing: npm run build:ts first"
   rm -rf "$tree" && mkdir -p "$tree/node_modules"
-  cp -r "$ROOT/package.json" "$ROOT/dist" "$ROOT/prebuilds" "$tree/"
+  cp -r "$ROOT/package.json" "$ROOT/bin" "$ROOT/dist" "$ROOT/prebuilds" "$tree/"
   cp -r "$ROOT/node_modules/node-gyp-build" "$tree/node_modules/"
-  out=$(cd "$tree" && unshare --pid --fork --mount-proc "$@" dist/cli.cjs -- sh -c 'echo "pid $$"; exit 3' 2>&1) && code=0 || code=$?
-  [ "$code" = 3 ] || die "linux-$arch: reaper -- sh -c 'exit 3' gave $code: $out"
-  say "verified linux-$arch: loaded without build/, ran as PID 1, exit 3 passed through ($(echo "$out" | head -1))"
+  cp "$ROOT/prebuilds/linux-$arch/reaper-launcher" "$tree/bin/reaper"
+  local path=$PATH
+  if [ "$arch" != "$HOST_ARCH" ]; then
+    # The launcher runs under qemu-user; the node it finds first on PATH runs that arch's Node there too.
+    local qemu=("${QEMU[$arch]}" -L "/usr/${TRIPLET[$arch]}") node
+    node=$(foreign_node "$arch") || exit 1
+    mkdir -p "$tree/node-$arch"
+    printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${qemu[*]}" "$node" >"$tree/node-$arch/node"
+    chmod +x "$tree/node-$arch/node"
+    path=$tree/node-$arch:$PATH run=("${qemu[@]}")
+  fi
+  out=$(cd "$tree" && PATH=$path env -u NODE_OPTIONS unshare --pid --fork --mount-proc "${run[@]}" bin/reaper -- sh -c 'echo "parent $PPID"; exit 3' 2>&1) && code=0 || code=$?
+  [ "$code" = 3 ] && [ "$out" = "parent 1" ] || die "linux-$arch: bin/reaper -- sh -c 'exit 3' as PID 1 gave exit $code: $out"
+  say "verified linux-$arch: launcher and addon ran without build/ as PID 1 (the program's parent: pid 1), exit 3 passed through"
 }
 
 targets=("$HOST_ARCH")
@@ -143,8 +158,5 @@ for arch in "${targets[@]}"; do
   say "wrote $(cd "$ROOT" && echo prebuilds/linux-"$arch"/*)"
 done
 if [ "$VERIFY" = 1 ]; then
-  for arch in "${targets[@]}"; do
-    if [ "$arch" = "$HOST_ARCH" ]; then verify "$arch" node
-    else verify "$arch" "${QEMU[$arch]}" -L "/usr/${TRIPLET[$arch]}" "$(foreign_node "$arch")"; fi
-  done
+  for arch in "${targets[@]}"; do verify "$arch"; done
 fi

@@ -72,6 +72,7 @@ t.test('from a clean clone: the tarball holds both prebuilds, installs without a
   const listing = sh('tar', ['-tzf', tarball], { cwd: work }).stdout.split('\n');
   for (const arch of ['x64', 'arm64']) {
     t.ok(listing.some((path) => new RegExp(`^package/prebuilds/linux-${arch}/[^/]+\\.glibc\\.node$`).test(path)), `prebuilds/linux-${arch}/*.glibc.node`);
+    t.ok(listing.includes(`package/prebuilds/linux-${arch}/reaper-launcher`), `prebuilds/linux-${arch}/reaper-launcher`);
   }
   for (const path of ['LICENSE', 'README.md', 'dist/cli.cjs', 'dist/zombies-cli.js', 'dist/index.js', 'register.cjs']) t.ok(listing.includes(`package/${path}`), path);
   t.notOk(listing.some((path) => /^package\/(build|test|src|\.ci)\//.test(path)), 'no build/, test/, src/ or .ci/');
@@ -89,6 +90,10 @@ t.test('from a clean clone: the tarball holds both prebuilds, installs without a
   t.equal(readFileSync(join(pkg, 'LICENSE'), 'utf8'), readFileSync(join(ROOT, 'LICENSE'), 'utf8'), 'LICENSE installed');
 
   const binPath = (name: string) => join(project, 'node_modules', '.bin', name);
+  // The install step put the native launcher (native/launcher.c) in place of the JS stubs.
+  const elf = (path: string) => readFileSync(path).subarray(0, 4).toString('latin1') === '\x7fELF';
+  t.ok(elf(binPath('reaper')), 'node_modules/.bin/reaper is the native launcher');
+  t.ok(elf(join(pkg, 'docker', 'reaper-docker-init')), 'so is docker/reaper-docker-init');
   const inProject = (command: string, args: string[]) => sh(command, args, { cwd: project, env });
 
   const reaper = inProject(binPath('reaper'), ['--', 'sh', '-c', 'exit 3']);
