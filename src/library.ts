@@ -5,10 +5,17 @@
 // pid an active libuv process handle owns, and reap only zombies that have
 // stayed zombies for a grace period (another addon may be about to wait for
 // its own child from a thread of its own, as node-pty does).
+//
+// One reaper runs per process; every startReaper() call gets a handle on it
+// (the register preload holds one, the app may hold more). The reaper stops
+// when its last handle is stopped, disposed or aborted.
 import { EventEmitter } from 'node:events';
+import { readlinkSync, statfsSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { describeStatus, type ExitStatus } from './exit-status.js';
-import { native, type NativeExit } from './native.js';
-import { ageMs } from './procfs.js';
+import { ReaperError } from './errors.js';
+import { native, type NativeBinding, type NativeExit } from './native.js';
+import { ageMs, listProcesses } from './procfs.js';
 import { setRealtimeRange, signalName } from './signals.js';
 
 export interface ReaperOptions {
@@ -21,6 +28,15 @@ export interface ReaperOptions {
   handleTerminationSignals?: boolean;
   /** How long a zombie that libuv does not own stays before we reap it, ms (default 250). */
   graceMs?: number;
+  /** Stops this handle when aborted (an already aborted signal makes startReaper throw its reason). */
+  signal?: AbortSignal;
+}
+
+/** The configuration of the running reaper: the options with their defaults filled in. */
+export interface ReaperConfig {
+  readonly subreaper: boolean;
+  readonly handleTerminationSignals: boolean;
+  readonly graceMs: number;
 }
 
 export interface ReapEvent extends ExitStatus {
@@ -45,49 +61,169 @@ export interface ReaperStats {
   skippedOwned: number;
 }
 
-export interface Reaper extends EventEmitter<{ reap: [ReapEvent]; error: [Error] }> {
+/** The events of a Reaper: `error` without a listener becomes a process warning. */
+export interface ReaperEvents {
+  reap: [ReapEvent];
+  error: [Error];
+}
+
+export interface Reaper extends EventEmitter<ReaperEvents> {
+  /** Shared by every handle on the running reaper. */
   readonly stats: ReaperStats;
+  /** Whether orphans come to this process (PID 1, or the subreaper bit set). */
   readonly subreaper: boolean;
+  readonly config: ReaperConfig;
+  /** True once this handle was stopped (by stop(), dispose or its signal). */
+  readonly stopped: boolean;
   /** Runs one reap pass now; returns how many orphans it reaped. */
   reapNow(): number;
-  /** Removes the listeners and timers (the subreaper bit stays). */
+  /**
+   * Releases this handle; the last one removes every listener and timer the
+   * reaper added (the subreaper bit stays). Idempotent.
+   */
   stop(): void;
+  /** `using reaper = startReaper()` (Node 20.4+). */
+  [Symbol.dispose](): void;
+  /** `await using reaper = startReaper()` (Node 20.4+). */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 const TERMINATION_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
-
-let active: Reaper | null = null;
+const DEFAULTS: ReaperConfig = { subreaper: true, handleTerminationSignals: true, graceMs: 250 };
+/** setTimeout's limit: a longer delay fires at once. */
+const MAX_GRACE_MS = 2 ** 31 - 1;
+const PROC_SUPER_MAGIC = 0x9fa0;
 
 /**
- * signal-exit (used by many CLIs, test runners and loggers) listens to
- * SIGTERM/SIGINT/SIGHUP but acts only when it is the sole listener, then
- * re-raises the signal: next to ours it would wait for us as we wait for
- * it. It is an exit hook, not the app taking control; its hooks still run
- * through process.exit.
+ * How many copies of signal-exit have their signal listeners installed. Many
+ * CLIs, loggers and test runners use it; it listens to SIGTERM/SIGINT/SIGHUP
+ * but acts only when all listeners are its own, then re-raises the signal:
+ * next to ours it would wait for us as we wait for it. It is an exit hook, not
+ * the app taking control (its hooks run through process.exit). Each loaded
+ * copy adds one listener per signal and counts itself in a global emitter it
+ * publishes: v4 under Symbol.for('signal-exit emitter'), v3 as
+ * process.__signal_exit_emitter__. signal-exit itself trusts these counts;
+ * bundling and minifying keep them (its source text does not survive).
  */
-function isExitHookListener(listener: object): boolean {
-  const source = Function.prototype.toString.call(listener);
-  return source.includes('an exit is coming') || source.includes('emitter.count');
+function signalExitListeners(): number {
+  const count = (emitter: unknown) => {
+    const value = (emitter as { count?: unknown } | null | undefined)?.count;
+    return typeof value === 'number' && value > 0 ? value : 0;
+  };
+  return count((globalThis as Record<symbol, unknown>)[Symbol.for('signal-exit emitter')]) +
+    count((process as unknown as Record<string, unknown>).__signal_exit_emitter__);
 }
 
-/** Starts reaping orphans in this process. Calling it again returns the running reaper. */
-export function startReaper(options: ReaperOptions = {}): Reaper {
-  if (active) return active;
+const show = (value: unknown) => inspect(value, { depth: 0, breakLength: Infinity, maxStringLength: 40 });
+
+function invalid(kind: typeof TypeError | typeof RangeError, code: string, message: string): Error {
+  return Object.assign(new kind(`startReaper: ${message}`), { code });
+}
+
+/** Checks startReaper's argument; returns the options given explicitly. */
+function parseOptions(options: unknown): { given: Partial<ReaperConfig>; signal?: AbortSignal } {
+  if (options === undefined) return { given: {} };
+  if (options === null || typeof options !== 'object') {
+    throw invalid(TypeError, 'ERR_INVALID_ARG_TYPE', `options must be an object or undefined, got ${show(options)}.`);
+  }
+  const given: { -readonly [K in keyof ReaperConfig]?: ReaperConfig[K] } = {};
+  let signal: AbortSignal | undefined;
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    switch (key) {
+      case 'subreaper':
+      case 'handleTerminationSignals':
+        if (typeof value !== 'boolean') throw invalid(TypeError, 'ERR_INVALID_ARG_TYPE', `options.${key} must be true or false, got ${show(value)}.`);
+        given[key] = value;
+        break;
+      case 'graceMs':
+        if (typeof value !== 'number' || !(value >= 0 && value <= MAX_GRACE_MS)) {
+          throw invalid(typeof value === 'number' ? RangeError : TypeError, typeof value === 'number' ? 'ERR_OUT_OF_RANGE' : 'ERR_INVALID_ARG_TYPE',
+            `options.graceMs must be a number of milliseconds from 0 to ${MAX_GRACE_MS}, got ${show(value)}.`);
+        }
+        given.graceMs = value;
+        break;
+      case 'signal':
+        if (!(value instanceof AbortSignal)) throw invalid(TypeError, 'ERR_INVALID_ARG_TYPE', `options.signal must be an AbortSignal, got ${show(value)}.`);
+        signal = value;
+        break;
+      default:
+        throw invalid(TypeError, 'ERR_INVALID_ARG_VALUE',
+          `unknown option ${JSON.stringify(key)}; the options are subreaper, handleTerminationSignals, graceMs and signal.`);
+    }
+  }
+  return { given, signal };
+}
+
+/** The running reaper, shared by its handles. */
+interface Core {
+  readonly config: ReaperConfig;
+  readonly stats: ReaperStats;
+  readonly subreaper: boolean;
+  /** Why this process cannot reap (no usable /proc), reported to each new handle. */
+  readonly unusable: Error | null;
+  reapNow(): number;
+  attach(handle: Handle): void;
+  detach(handle: Handle): void;
+  /** To the handle's (or every handle's) `error` listeners, else a process warning. */
+  report(error: Error, only?: Handle): void;
+}
+
+let active: Core | null = null;
+
+/**
+ * Lists the zombies among our children. The main thread's children file is
+ * exact and cheap; without it (kernels without CONFIG_PROC_CHILDREN, a masked
+ * /proc) we scan every process's parent pid. A /proc of another pid
+ * namespace names other processes: then reaping is impossible.
+ */
+function zombieLister(addon: NativeBinding): (() => number[]) | ReaperError {
+  const onProc = (path: string) => {
+    try {
+      return statfsSync(path).type === PROC_SUPER_MAGIC;
+    } catch {
+      return false;
+    }
+  };
+  let ours = false;
+  try {
+    ours = readlinkSync('/proc/self') === String(process.pid);
+  } catch {}
+  if (!ours || !onProc('/proc/self')) {
+    return new ReaperError('ERR_REAPER_NO_PROC',
+      `reaper cannot reap orphans here: /proc is not mounted or belongs to another pid namespace (/proc/self is not pid ${process.pid}); ` +
+      `mount this namespace's /proc, or run the app under the reaper-init CLI.`);
+  }
+  const pid = process.pid;
+  if (onProc(`/proc/${pid}/task/${pid}/children`)) {
+    // Only the main thread's children: a worker's children are its own
+    // libuv loop's business, and orphans are re-parented to the main thread.
+    return () => addon.readChildren(pid, pid).filter((child) => addon.procStat(child)?.state === 'Z');
+  }
+  // A parent pid names the process, not the thread: this also lists worker
+  // threads' children, which the grace period leaves to their own loops.
+  return () => listProcesses().filter((entry) => entry.ppid === pid && entry.state === 'Z').map((entry) => entry.pid);
+}
+
+function startCore(config: ReaperConfig): Core {
   const addon = native();
   setRealtimeRange({ min: addon.SIGRTMIN, max: addon.SIGRTMAX });
-  const graceMs = options.graceMs ?? 250;
-  const emitter = new EventEmitter<{ reap: [ReapEvent]; error: [Error] }>();
+  const handles = new Set<Handle>();
   const stats: ReaperStats = { reaped: 0, lastReaped: null, passes: 0, skippedOwned: 0 };
   /** Zombie pid -> when we first saw it (ms, performance clock). */
   const firstSeen = new Map<number, number>();
+  /** Messages already turned into process warnings: a repeating failure warns once. */
+  const warned = new Set<string>();
   let recheck: NodeJS.Timeout | undefined;
 
   let subreaper = process.pid === 1;
-  if (process.pid !== 1 && options.subreaper !== false) {
+  if (!subreaper && config.subreaper) {
     addon.setChildSubreaper(true);
     subreaper = true;
   }
+  const zombies = zombieLister(addon);
+  const unusable = zombies instanceof Error ? zombies : null;
 
   const toEvent = (exit: NativeExit): ReapEvent => ({
     pid: exit.pid,
@@ -100,29 +236,33 @@ export function startReaper(options: ReaperOptions = {}): Reaper {
     description: describeStatus(exit),
   });
 
+  const emitReap = (event: ReapEvent) => {
+    for (const handle of handles) handle.emit('reap', event);
+  };
+
   const reapNow = (): number => {
     stats.passes++;
+    if (unusable) return 0;
     const owned = new Set(addon.ownedProcessPids());
-    // Only the main thread's children: a worker's children are its own
-    // libuv loop's business, and orphans are re-parented to the main thread.
-    const children = addon.readChildren(process.pid, process.pid);
     const now = performance.now();
     let reaped = 0;
     let nextDue = Infinity;
     const stillZombie = new Set<number>();
-    for (const pid of children) {
-      if (owned.has(pid)) continue;
-      const stat = addon.procStat(pid);
-      if (!stat || stat.state !== 'Z') continue;
+    for (const pid of (zombies as () => number[])()) {
+      if (owned.has(pid)) {
+        stats.skippedOwned++;
+        continue;
+      }
       stillZombie.add(pid);
       const seen = firstSeen.get(pid) ?? now;
       firstSeen.set(pid, seen);
-      if (now - seen < graceMs) {
-        nextDue = Math.min(nextDue, seen + graceMs);
+      if (now - seen < config.graceMs) {
+        nextDue = Math.min(nextDue, seen + config.graceMs);
         continue;
       }
       // Name and age cost three /proc reads: only for someone who listens.
-      const exit = addon.reapPid(pid, emitter.listenerCount('reap') > 0);
+      const describe = [...handles].some((handle) => handle.listenerCount('reap') > 0);
+      const exit = addon.reapPid(pid, describe);
       if (!exit) continue;
       firstSeen.delete(pid);
       stillZombie.delete(pid);
@@ -130,7 +270,7 @@ export function startReaper(options: ReaperOptions = {}): Reaper {
       const event = toEvent(exit);
       stats.reaped++;
       stats.lastReaped = event;
-      emitter.emit('reap', event);
+      emitReap(event);
     }
     for (const pid of firstSeen.keys()) if (!stillZombie.has(pid)) firstSeen.delete(pid);
     if (nextDue !== Infinity && !recheck) {
@@ -142,47 +282,144 @@ export function startReaper(options: ReaperOptions = {}): Reaper {
     return reaped;
   };
 
+  const report = (error: Error, only?: Handle) => {
+    let heard = false;
+    for (const handle of only ? [only] : handles) {
+      if (handle.listenerCount('error') === 0) continue;
+      handle.emit('error', error);
+      heard = true;
+    }
+    if (heard || warned.has(error.message)) return;
+    warned.add(error.message);
+    process.emitWarning(error);
+  };
+
   // A listener that throws would be an uncaught exception in a signal
-  // callback; report it as an 'error' event if anyone listens, else drop it.
+  // callback: it becomes an 'error' event (or a warning) instead.
   const safePass = () => {
     try {
       reapNow();
     } catch (error) {
-      if (emitter.listenerCount('error') > 0) emitter.emit('error', error as Error);
+      report(error instanceof Error ? error : new Error(String(error)));
     }
   };
 
-  // Node's SIGCHLD listener is unref'd: it never keeps the app alive.
-  process.on('SIGCHLD', safePass);
-
   const terminationListeners = new Map<string, () => void>();
-  if (process.pid === 1 && options.handleTerminationSignals !== false) {
+  if (process.pid === 1 && config.handleTerminationSignals) {
     for (const name of TERMINATION_SIGNALS) {
       const listener = () => {
-        // The app's own listeners keep full control.
-        if (process.listeners(name).some((other) => other !== listener && !isExitHookListener(other))) return;
+        // The app's own listeners keep full control; signal-exit's do not count.
+        const others = process.listeners(name).filter((other) => other !== listener).length;
+        if (others > signalExitListeners()) return;
         // What the default action would do outside a container, which the
         // kernel refuses to do to PID 1: exit hooks run, status 128+N.
         process.exit(128 + SIGNAL_NUMBERS[name]);
       };
       terminationListeners.set(name, listener);
-      process.on(name, listener);
     }
   }
 
-  const reaper = Object.assign(emitter, {
+  const start = () => {
+    // Node's SIGCHLD listener is unref'd: it never keeps the app alive.
+    process.on('SIGCHLD', safePass);
+    for (const [name, listener] of terminationListeners) process.on(name, listener);
+  };
+  const shutdown = () => {
+    process.off('SIGCHLD', safePass);
+    for (const [name, listener] of terminationListeners) process.off(name, listener);
+    clearTimeout(recheck);
+    recheck = undefined;
+    if (active === core) active = null;
+  };
+
+  const core: Core = {
+    config,
     stats,
     subreaper,
+    unusable,
     reapNow,
-    stop() {
-      process.off('SIGCHLD', safePass);
-      for (const [name, listener] of terminationListeners) process.off(name, listener);
-      clearTimeout(recheck);
-      active = null;
+    report,
+    attach(handle) {
+      handles.add(handle);
+      // Told on the next tick, so listeners added right after startReaper() hear it.
+      if (unusable) process.nextTick(() => !handle.stopped && report(unusable, handle));
     },
-  }) as Reaper;
-  active = reaper;
+    detach(handle) {
+      handles.delete(handle);
+      if (handles.size === 0) shutdown();
+    },
+  };
+  start();
   // Orphans that exited before we started have sent their SIGCHLD already.
   safePass();
-  return reaper;
+  return core;
+}
+
+class Handle extends EventEmitter<ReaperEvents> implements Reaper {
+  readonly #core: Core;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => this.stop();
+  #stopped = false;
+
+  constructor(core: Core, signal: AbortSignal | undefined) {
+    super();
+    this.#core = core;
+    this.#signal = signal;
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+    core.attach(this);
+  }
+
+  get stats() { return this.#core.stats; }
+  get subreaper() { return this.#core.subreaper; }
+  get config() { return this.#core.config; }
+  get stopped() { return this.#stopped; }
+
+  reapNow(): number {
+    if (this.#stopped) throw new ReaperError('ERR_REAPER_STOPPED', 'reapNow: this reaper handle was stopped; call startReaper() again for a new one.');
+    return this.#core.reapNow();
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#core.detach(this);
+  }
+
+  // Defined below where the Node version has the symbols (20.4+).
+  declare [Symbol.dispose]: () => void;
+  declare [Symbol.asyncDispose]: () => Promise<void>;
+}
+if (typeof Symbol.dispose === 'symbol') {
+  Handle.prototype[Symbol.dispose] = function (this: Handle) {
+    this.stop();
+  };
+}
+if (typeof Symbol.asyncDispose === 'symbol') {
+  Handle.prototype[Symbol.asyncDispose] = async function (this: Handle) {
+    this.stop();
+  };
+}
+
+/**
+ * Starts reaping orphans in this process, or joins the reaper already running
+ * (the options given must match its configuration; options left out take its
+ * values). Returns a handle: the reaper stops when every handle is stopped.
+ * Throws TypeError/RangeError for bad options, ReaperError
+ * ERR_REAPER_ALREADY_STARTED for options that contradict the running reaper.
+ */
+export function startReaper(options?: ReaperOptions): Reaper {
+  const { given, signal } = parseOptions(options);
+  signal?.throwIfAborted();
+  if (active) {
+    for (const key of Object.keys(given) as Array<keyof ReaperConfig>) {
+      if (given[key] === active.config[key]) continue;
+      throw new ReaperError('ERR_REAPER_ALREADY_STARTED',
+        `startReaper: a reaper is already running with ${key} ${active.config[key]}, not ${given[key]}; ` +
+        `leave ${key} out (or pass the same value) to share it, or stop() its handles first.`);
+    }
+  } else {
+    active = startCore({ ...DEFAULTS, ...given });
+  }
+  return new Handle(active, signal);
 }
