@@ -1,6 +1,7 @@
 // reaper as a library. Importing this module has no side effects.
 export { supervise, type SupervisorResult } from './supervisor.js';
-export { parseInvocation, type RunOptions } from './args.js';
+export { parseInvocation, type RunOptions, type Invocation, type Flavour } from './args.js';
+export type { Logger, LevelName, LogFormat, Fields } from './log.js';
 export { exitCodeOf, describeStatus, type ExitStatus } from './exit-status.js';
 export { ReaperError, UsageError } from './errors.js';
 export type { DrainReport, DrainedProcess } from './drain.js';
