@@ -6,12 +6,14 @@
 // Without docker this file skips, or fails when REAPER_REQUIRE_DOCKER=1 (CI).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, rmSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync, statSync, openSync, readSync, closeSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, fixture, type Finished } from './fixtures/harness.js';
+import { bundle, makeProject } from './fixtures/exit-hook/build.js';
 
-const IMAGE = 'reaper-test:local';
+// REAPER_TEST_IMAGE: an image built otherwise (a work tree's dist on top of reaper-test:local).
+const IMAGE = process.env.REAPER_TEST_IMAGE ?? 'reaper-test:local';
 const LABEL = 'reaper-test';
 const STATE = process.env.REAPER_DOCKER_STATE ?? '/tmp/reaper-docker';
 const DOCKERD_LOG = join(STATE, 'dockerd.log');
@@ -183,6 +185,44 @@ function suite() {
     t.ok(stop.ms < 2000, `docker stop of a default app under --init: ${Math.round(stop.ms)} ms`);
     t.equal((await app.finished).code, 143);
     await docker(['rm', '-f', name]);
+  });
+
+  t.test('library mode: a minified esbuild bundle using signal-exit, with reaper-init/register, as PID 1', async (t) => {
+    // Bundled on the host (signal-exit 4 inside, reaper-init external) and
+    // mounted at /app/bundled, where reaper-init resolves to the image's
+    // /app/node_modules/reaper-init, installed from the packed tarball.
+    const project = makeProject(4);
+    const out = mkdtempSync(join(tmpdir(), 'reaper-docker-bundle-'));
+    t.teardown(() => rmSync(project, { recursive: true, force: true }));
+    t.teardown(() => rmSync(out, { recursive: true, force: true }));
+    chmodSync(out, 0o755);
+    const app = await bundle(project, 4, 'esm', { minify: true, outDir: out });
+    const control = await bundle(project, 4, 'esm', { minify: true, register: false, outDir: out });
+    const runArgs = ['-v', `${out}:/app/bundled:ro`, '--entrypoint', 'node'];
+    const file = (path: string) => `/app/bundled/${path.slice(out.length + 1)}`;
+
+    const name = nameOf('signal-exit');
+    const running = await startApp(name, runArgs, [file(app)], /^app ready$/);
+    // The orphan sleeps 0.1 s, then stays a zombie for the 250 ms grace period.
+    let counts = await census(name);
+    for (const deadline = performance.now() + 10000; (counts.alive > 0 || counts.zombies > 0) && performance.now() < deadline;) counts = await census(name);
+    t.same(counts, { zombies: 0, alive: 0 }, 'the orphan it left has exited and was reaped');
+    const stop = await docker(['stop', name]);
+    const done = await running.finished;
+    t.equal(stop.code, 0, 'docker stop succeeded');
+    t.equal(done.code, 143, 'the app ended with 143');
+    t.match(done.stdout, /^exit hook 143 null$/m, "signal-exit's exit hook ran");
+    t.ok(stop.ms < 1000, `docker stop returned in ${Math.round(stop.ms)} ms (< 1000)`);
+    t.comment(`docker stop of the bundled app: ${Math.round(stop.ms)} ms`);
+
+    const controlName = nameOf('signal-exit-control');
+    const controlRun = await startApp(controlName, runArgs, [file(control)], /^app ready$/);
+    const controlStop = await docker(['stop', '-t', '2', controlName]);
+    const controlDone = await controlRun.finished;
+    t.match(controlDone.stdout, /^exit hook null SIGTERM$/m, 'control without register: signal-exit ran its hook and re-raised SIGTERM');
+    t.ok(controlStop.ms >= 2000, `the kernel dropped it for PID 1: docker stop -t 2 took ${Math.round(controlStop.ms)} ms`);
+    t.equal(controlDone.code, 137, 'and SIGKILL ended it: 137');
+    await docker(['rm', '-f', name, controlName]);
   });
 
   t.test('docker info: reaper answers the init version without a parse warning', async (t) => {
