@@ -37,7 +37,8 @@ const INITS = [
   { name: 'tini', argv: ['tini', '--'], package: 'tini' },
   { name: 'dumb-init', argv: ['dumb-init'], package: 'dumb-init' },
   { name: 'catatonit', argv: ['catatonit', '--'], package: 'catatonit' },
-  { name: 'reaper', argv: [process.execPath, join(ROOT, 'dist', 'cli.cjs'), '--'] },
+  // The bin users run: the native launcher (bin/install.cjs installs it as node_modules/.bin/reaper).
+  { name: 'reaper', argv: [join(ROOT, 'build', 'Release', 'reaper-launcher'), '--'] },
 ];
 const ANCHORS = INITS.filter((init) => init.package).map((init) => init.name);
 const NODE_IDLE = ['-e', 'require("fs").writeSync(3, "ready\\n"); setInterval(() => {}, 1e9)'];
@@ -275,7 +276,9 @@ async function main() {
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (pid namespaces, apt-get)');
   ensureInits();
   compileHelpers();
-  if (!existsSync(join(ROOT, 'dist', 'cli.cjs'))) throw new Error('dist/cli.cjs is missing: npm run build first');
+  for (const built of ['dist/cli.cjs', 'build/Release/reaper-launcher']) {
+    if (!existsSync(join(ROOT, built))) throw new Error(`${built} is missing: npm run build first`);
+  }
 
   for (let rep = 0; rep < config.reps; rep++) {
     log(`repetition ${rep + 1}/${config.reps}: startup`);

@@ -1,5 +1,6 @@
 // Loads the addon (a prebuild, or build/Release after a source build) and
 // types its surface. Every other module reaches native code through here.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -77,12 +78,35 @@ function libc(): string {
   return report?.header?.glibcVersionRuntime ? 'glibc' : 'musl';
 }
 
+/**
+ * The two files node-gyp-build would pick on glibc, loaded without it: its
+ * directory scans and tag matching cost ~3 ms of PID 1's start, ten times the
+ * dlopen. Anything unusual (musl, another arch, a stale file) goes to it.
+ */
+function loadDirect(root: string): NativeBinding | null {
+  const candidates = [
+    join(root, 'build', 'Release', 'reaper.node'),
+    join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'reaper.glibc.node'),
+  ];
+  for (const path of candidates) {
+    if (!existsSync(path)) continue;
+    try {
+      const module = { exports: {} as NativeBinding };
+      process.dlopen(module, path);
+      if (module.exports.bindingVersion === BINDING_VERSION) return module.exports;
+    } catch {
+      // Not loadable here: node-gyp-build decides and explains.
+    }
+  }
+  return null;
+}
+
 export function native(): NativeBinding {
   if (binding) return binding;
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const require = createRequire(import.meta.url);
   try {
-    binding = require('node-gyp-build')(root) as NativeBinding;
+    binding = loadDirect(root) ?? require('node-gyp-build')(root) as NativeBinding;
   } catch (cause) {
     if (process.platform !== 'linux') {
       throw new ReaperError('ERR_REAPER_UNSUPPORTED_PLATFORM',

@@ -137,6 +137,12 @@ const timer = setInterval(() => {
   t.equal(cjs.stdout, 'function 1\n', 'CJS require (require(esm)), with a census through the prebuild', { stderr: cjs.stderr });
   t.equal(cjs.stderr, '', 'no warnings');
 
+  // The installed bin keeps NODE_OPTIONS out of reaper: one inspector, the app's (port 0: any free one).
+  const inspected = sh(binPath('reaper'), ['--', 'node', '-e', "console.log(require('inspector').url())"],
+    { cwd: project, env: { ...env, NODE_OPTIONS: '--inspect=127.0.0.1:0' } });
+  t.match(inspected.stdout, /^ws:\/\/127\.0\.0\.1:\d+\//, "the app's inspector URL", { stderr: inspected.stderr });
+  t.equal(inspected.stderr.match(/Debugger listening/g)?.length, 1, 'exactly one "Debugger listening" line', { stderr: inspected.stderr });
+
   t.test('without a prebuild for this platform: one clear line, exit 1 (reaper) and 3 (reaper-zombies)', async (t) => {
     renameSync(join(pkg, 'prebuilds'), join(pkg, 'prebuilds.away'));
     t.teardown(() => renameSync(join(pkg, 'prebuilds.away'), join(pkg, 'prebuilds')));

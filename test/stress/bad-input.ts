@@ -136,6 +136,7 @@ t.test('negative control: the one-line rule catches a multi-line or huge message
 
 interface CliResult { code: number | null; signal: string | null; stderr: string; ms: number }
 function cli(argv: Array<string | Buffer>, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  // Without tap's loader (its --import in NODE_OPTIONS): these runs are about reaper's parsing.
   const { NODE_OPTIONS: _, ...base } = process.env;
   // Buffer words go through sh as raw bytes (printf), since spawn decodes its args as UTF-8.
   const raw = argv.some((a) => Buffer.isBuffer(a));

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlink
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REAPER, fixture, run, zombieChildren } from '../fixtures/harness.js';
-import { helper, killOnTeardown, reaperArgv, record, until, within } from './fixtures/common.js';
+import { helper, killOnTeardown, KEEP_NODE_OPTIONS, reaperArgv, record, until, within } from './fixtures/common.js';
 
 const node = process.execPath;
 const orphans = helper('orphans');
@@ -66,7 +66,7 @@ t.test('pids.max reached before the app starts: exit 1, one clear line, no hang'
   const preload = join(dir, 'fill-limit.mjs');
   writeFileSync(preload, `import { readFileSync, writeFileSync } from 'node:fs';
 writeFileSync('${cg}/pids.max', readFileSync('${cg}/pids.current', 'utf8').trim());\n`);
-  const reaper = run(['sh', '-c', `echo $$ > ${cg}/cgroup.procs && exec unshare --pid --fork --mount-proc env -u NODE_OPTIONS NODE_OPTIONS=--import=${preload} ${node} ${REAPER} -- true`],
+  const reaper = run(['sh', '-c', `echo $$ > ${cg}/cgroup.procs && exec unshare --pid --fork --mount-proc env -u NODE_OPTIONS NODE_OPTIONS=--import=${preload} ${KEEP_NODE_OPTIONS} ${node} ${REAPER} -- true`],
     { pid1: false });
   killOnTeardown(t, reaper);
   const done = await within(reaper.finished, 20_000, 'reaper at the limit');
