@@ -99,3 +99,21 @@ t.test("no usable /proc: an 'error' event, or a warning without a listener", asy
   t.match(unheard.stderr, /^\(node:1\) \[ERR_REAPER_NO_PROC\] ReaperError: reaper cannot reap orphans here: \/proc is not mounted or belongs to another pid namespace \(\/proc\/self is not pid 1\); mount this namespace's \/proc, or run the app under the reaper-init CLI\.$/m,
     'one warning on stderr naming the problem and the fix');
 });
+
+t.test('reaper-init/register after an app reaper with other options: a warning, never a crash', async (t) => {
+  // An earlier --import starts the app's reaper first (as a -r app can).
+  const first = `data:text/javascript,import { startReaper } from ${JSON.stringify(`file://${ROOT}/dist/index.js`)}; startReaper({ subreaper: false });`;
+  const script = 'import(process.env.INDEX).then(({ startReaper }) => console.log("subreaper option " + startReaper().config.subreaper))';
+  const argv = [node, '--import', first, '--import', `${ROOT}/dist/register.js`, '-e', script];
+  const withEnv = (value: string | undefined) => run(argv, { pid1: false, env: { INDEX: `${ROOT}/dist/index.js`, REAPER_SUBREAPER: value } }).finished;
+  const agreeing = await withEnv(undefined);
+  t.equal(agreeing.code, 0);
+  t.match(agreeing.stdout, /^subreaper option false$/m, "without REAPER_SUBREAPER, register leaves the app's choice alone");
+  t.equal(agreeing.stderr, '', 'and says nothing');
+  const contradicting = await withEnv('1');
+  t.equal(contradicting.code, 0, 'the app runs on');
+  t.match(contradicting.stdout, /^subreaper option false$/m, "the app's reaper runs");
+  t.match(contradicting.stderr, /^\(node:\d+\) Warning: reaper-init\/register: startReaper: a reaper is already running with subreaper false, not true; .*\.$/m, 'one warning line');
+  const unclear = await withEnv('maybe');
+  t.match(unclear.stderr, /^\(node:\d+\) Warning: REAPER_SUBREAPER="maybe" is neither 1 nor 0; reaper-init\/register uses the default\.$/m, 'an unclear value is named');
+});
