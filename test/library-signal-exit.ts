@@ -66,6 +66,22 @@ t.test('the register module as a preload (--import, -r) of a minified bundle', a
   }
 });
 
+t.test("signal-exit next to the app's own SIGTERM listener: the app's handler decides", async (t) => {
+  for (const version of VERSIONS) {
+    const dir = projects.get(version)!;
+    // ESM: reaper-init/register runs before the app, so our listener is the
+    // first to hear SIGTERM and must stand aside.
+    const file = await bundle(dir, version, 'esm', { minify: true });
+    const app = run([node, file], { cwd: dir, env: { OWN_TERM: '1' } });
+    await app.waitFor(/^app ready$/);
+    app.signal('SIGTERM');
+    const done = await within(app.finished, 5000, 'the app ending after SIGTERM');
+    t.equal(done.code, 7, `signal-exit ${version}: the app's handler chose exit 7`);
+    t.match(done.stdout, /^own handler$/m);
+    t.match(done.stdout, /^exit hook 7 null$/m, 'and the exit hook ran');
+  }
+});
+
 t.test('negative control: the same minified bundle without reaper-init/register survives SIGTERM', async (t) => {
   for (const version of VERSIONS) {
     const dir = projects.get(version)!;
