@@ -82,12 +82,18 @@ int main(int argc, char** argv) {
     if (sigismember(&mask, s) == 1) blocked |= 1ULL << (s - 1);
   }
 
-  char cli[PATH_MAX];
-  if (!find_cli(argv0, cli, sizeof cli)) {
-    fprintf(stderr, "reaper: cannot find reaper's dist/cli.cjs (looked beside %s and in the usual install places); "
-                    "install reaper-init in the image or set REAPER_CLI to its dist/cli.cjs.\n", argv0);
+  char found[PATH_MAX], cli[PATH_MAX];
+  if (!find_cli(argv0, found, sizeof found)) {
+    const char* explicit_cli = getenv("REAPER_CLI");
+    if (explicit_cli && *explicit_cli) {
+      fprintf(stderr, "reaper: REAPER_CLI=%s is not a readable file; point it at reaper-init's dist/cli.cjs.\n", explicit_cli);
+    } else {
+      fprintf(stderr, "reaper: cannot find reaper's dist/cli.cjs (looked beside %s and in the usual install places); "
+                      "install reaper-init in the image or set REAPER_CLI to its dist/cli.cjs.\n", argv0);
+    }
     return 127;
   }
+  if (!realpath(found, cli)) snprintf(cli, sizeof cli, "%s", found);
   char node[PATH_MAX];
   if (!find_node(node, sizeof node)) {
     fprintf(stderr, "reaper: node is not on PATH (nor at /nodejs/bin/node); put node on PATH, "

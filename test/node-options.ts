@@ -143,3 +143,12 @@ t.test("signals the parent ignored or blocked are handed to the app (launcher on
   t.match(fallback.stdout, /^SigIgn:\s+0000000000000000$/m, 'the fallback cannot: Node reset them before reaper ran');
   t.match(fallback.stdout, /^SigBlk:\s+0000000000000000$/m, 'the fallback: empty mask');
 });
+
+t.test('the launcher: one line and 127 when node or the bundle cannot be found', async (t) => {
+  const noNode = spawnSync('env', ['-u', 'NODE_OPTIONS', 'PATH=/nonexistent', LAUNCHER, '--', 'true'], { encoding: 'utf8' });
+  t.equal(noNode.status, 127);
+  t.match(noNode.stderr, /^reaper: node is not on PATH \(nor at \/nodejs\/bin\/node\); put node on PATH, or run reaper as: node \S+dist\/cli\.cjs -- <program> \.\.\.\n$/);
+  const noCli = spawnSync('env', ['-u', 'NODE_OPTIONS', 'REAPER_CLI=/nonexistent/cli.cjs', LAUNCHER, '--', 'true'], { encoding: 'utf8' });
+  t.equal(noCli.status, 127);
+  t.match(noCli.stderr, /^reaper: REAPER_CLI=\/nonexistent\/cli\.cjs is not a readable file; point it at reaper-init's dist\/cli\.cjs\.\n$/);
+});
