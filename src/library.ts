@@ -222,8 +222,9 @@ function startCore(config: ReaperConfig): Core {
     addon.setChildSubreaper(true);
     subreaper = true;
   }
-  const zombies = zombieLister(addon);
-  const unusable = zombies instanceof Error ? zombies : null;
+  const lister = zombieLister(addon);
+  const unusable = lister instanceof Error ? lister : null;
+  const zombies = lister instanceof Error ? () => [] : lister;
 
   const toEvent = (exit: NativeExit): ReapEvent => ({
     pid: exit.pid,
@@ -248,7 +249,7 @@ function startCore(config: ReaperConfig): Core {
     let reaped = 0;
     let nextDue = Infinity;
     const stillZombie = new Set<number>();
-    for (const pid of (zombies as () => number[])()) {
+    for (const pid of zombies()) {
       if (owned.has(pid)) {
         stats.skippedOwned++;
         continue;
