@@ -110,10 +110,11 @@ t.test('from a clean clone: the tarball holds both prebuilds, installs without a
   t.equal(zombies.code, 0, 'reaper-zombies --max 0 in an empty pid namespace', { stderr: zombies.stderr });
   t.match(zombies.stdout, /^healthy: 0 zombies/m);
 
-  // One orphan re-parented to node as PID 1: reaped only when the preload runs.
+  // One orphan re-parented to node as PID 1: reaped only when the preload runs. (The
+  // sleep outlives sh, so sh cannot reap it; its full path, as the PATH has no sleep.)
   writeFileSync(join(project, 'orphan.cjs'), `const { spawnSync } = require('node:child_process');
 const { readFileSync } = require('node:fs');
-const pid = spawnSync('sh', ['-c', 'sleep 0.05 >/dev/null & echo $!'], { encoding: 'utf8' }).stdout.trim();
+const pid = spawnSync('sh', ['-c', '${find('sleep')} 0.05 >/dev/null & echo $!'], { encoding: 'utf8' }).stdout.trim();
 const state = () => { try { const s = readFileSync('/proc/' + pid + '/stat', 'latin1'); return s[s.lastIndexOf(')') + 2]; } catch { return 'gone'; } };
 const deadline = Date.now() + 3000;
 const timer = setInterval(() => {
