@@ -44,7 +44,6 @@ die() {
 HOST_ARCH=$(node -p process.arch)
 NODE_VERSION=$(node -p process.versions.node)
 NODEDIR=$(node -p "require('path').resolve(process.execPath, '../..')")
-PACKAGE_NAME=$(node -p "require('$ROOT/package.json').name")
 NODES=${REAPER_NODES:-/tmp/reaper-nodes}
 SCRATCH=${REAPER_PREBUILD_SCRATCH:-$(mktemp -d /tmp/reaper-prebuilds.XXXXXX)}
 [ -n "${REAPER_PREBUILD_SCRATCH:-}" ] || trap 'rm -rf "$SCRATCH"' EXIT
@@ -54,7 +53,7 @@ SCRATCH=${REAPER_PREBUILD_SCRATCH:-$(mktemp -d /tmp/reaper-prebuilds.XXXXXX)}
 # Every file a platform directory must hold, and the step that builds them. A second
 # artifact (say, a native launcher built beside the addon) adds its file name here and
 # its build to build_artifacts; the check, the verification and the tarball follow.
-ARTIFACTS=("$PACKAGE_NAME.glibc.node" reaper-launcher)
+ARTIFACTS=(reaper.glibc.node reaper-launcher)
 build_artifacts() { # arch cross-prefix
   build_addon "$@"
   # The launcher (native/launcher.c, binding.gyp's second target) comes out of the same
@@ -62,6 +61,8 @@ build_artifacts() { # arch cross-prefix
   "$(command -v "${2}strip")" -o "$ROOT/prebuilds/linux-$1/reaper-launcher" "$SCRATCH/$1/build/Release/reaper-launcher"
 }
 
+# The addon is named reaper (reaper.glibc.node, not the package's name): src/native.ts
+# loads that file directly, without node-gyp-build's scans.
 build_addon() { # arch cross-prefix
   local arch=$1 prefix=$2 dir=$SCRATCH/$1
   rm -rf "$dir" && mkdir -p "$dir"
@@ -78,7 +79,7 @@ build_addon() { # arch cross-prefix
       export CC=$(command -v "${prefix}gcc") CXX=$(command -v "${prefix}g++") AR=$(command -v "${prefix}ar") PREBUILD_STRIP_BIN=$(command -v "${prefix}strip")
       export LINK=$CXX
     fi
-    ./node_modules/.bin/prebuildify --napi --strip --tag-libc --arch "$arch" --target "$NODE_VERSION" >"$dir.log" 2>&1
+    ./node_modules/.bin/prebuildify --name reaper --napi --strip --tag-libc --arch "$arch" --target "$NODE_VERSION" >"$dir.log" 2>&1
   ) || { tail -n 30 "$dir.log" >&2; die "prebuildify for linux-$arch failed (log: $dir.log)"; }
   cp "$dir/prebuilds/linux-$arch/"*.node "$ROOT/prebuilds/linux-$arch/"
 }
