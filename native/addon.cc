@@ -1,33 +1,28 @@
-// The only file that touches N-API: it converts arguments, calls the plain
-// functions of reaper.h and turns their -errno results into errors shaped like
-// Node's own (code, errno, syscall).
-#include <errno.h>
+// The only file that binds N-API functions: it converts arguments, calls
+// the plain functions of reaper.h and turns their -errno results into errors
+// shaped like Node's own (code, errno, syscall). The notify pipe's watcher is
+// in notify.cc.
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
 #include <napi.h>
 
 #include "launch.h"
+#include "notify.h"
 #include "reaper.h"
 
 namespace {
 
-const char* errno_name(int error) {
-  switch (error) {
-#define NAME(e) case e: return #e;
-    NAME(EPERM) NAME(ENOENT) NAME(ESRCH) NAME(EINTR) NAME(EIO) NAME(ENXIO) NAME(E2BIG)
-    NAME(ENOEXEC) NAME(EBADF) NAME(ECHILD) NAME(EAGAIN) NAME(ENOMEM) NAME(EACCES)
-    NAME(EFAULT) NAME(EBUSY) NAME(EEXIST) NAME(ENOTDIR) NAME(EISDIR) NAME(EINVAL)
-    NAME(ENFILE) NAME(EMFILE) NAME(ENOTTY) NAME(ETXTBSY) NAME(ENOSPC) NAME(EPIPE)
-    NAME(ERANGE) NAME(ENAMETOOLONG) NAME(ENOSYS) NAME(ELOOP) NAME(ENOTSOCK)
-    NAME(ELIBBAD) NAME(EOVERFLOW)
-#undef NAME
-    default: return "UNKNOWN";
-  }
+// libuv's error codes are -errno on Unix: its names are Node's.
+std::string errno_name(int error) {
+  char name[64];
+  return uv_err_name_r(-error, name, sizeof name);
 }
 
 Napi::Error errno_error(Napi::Env env, int error, const std::string& syscall) {
@@ -44,6 +39,10 @@ template <typename T>
 T check(Napi::Env env, T result, const char* syscall) {
   if (result < 0) errno_error(env, static_cast<int>(-result), syscall).ThrowAsJavaScriptException();
   return result;
+}
+
+int int_arg(const Napi::CallbackInfo& info, size_t i) {
+  return info[i].ToNumber().Int32Value();
 }
 
 // A Buffer's bytes as they are (argv and environment need not be UTF-8), or
@@ -79,16 +78,13 @@ std::vector<char*> c_list(std::vector<std::string>& strings) {
   return out;
 }
 
-Napi::Object exit_object(Napi::Env env, const reaper::ExitInfo& info, bool described) {
+// {exitCode, signal, coreDumped} from a wait status.
+Napi::Object status_object(Napi::Env env, int status) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("pid", info.pid);
-  o.Set("exitCode", info.signal ? env.Null() : Napi::Number::New(env, info.exit_code));
-  o.Set("signal", info.signal ? Napi::Number::New(env, info.signal) : env.Null());
-  o.Set("coreDumped", info.core_dumped);
-  if (described) {
-    o.Set("comm", info.comm);
-    o.Set("startTicks", static_cast<double>(info.start_ticks));
-  }
+  bool killed = WIFSIGNALED(status);
+  o.Set("exitCode", killed ? env.Null() : Napi::Number::New(env, WEXITSTATUS(status)));
+  o.Set("signal", killed ? Napi::Number::New(env, WTERMSIG(status)) : env.Null());
+  o.Set("coreDumped", Napi::Boolean::New(env, killed && WCOREDUMP(status)));
   return o;
 }
 
@@ -132,12 +128,8 @@ Napi::Value Relaunch(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value OpenNotifyPipe(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), check(info.Env(), reaper::open_notify_pipe(), "pipe2"));
-}
-
-// installForwarding(rewrite: number[65], report: boolean[65], toGroup, reapInHandler)
-Napi::Value InstallForwarding(const Napi::CallbackInfo& info) {
+// installHandler(rewrite: number[65], report: boolean[65], toGroup, describe)
+Napi::Value InstallHandler(const Napi::CallbackInfo& info) {
   reaper::ForwardingConfig config = {};
   Napi::Array rewrite = info[0].As<Napi::Array>(), report = info[1].As<Napi::Array>();
   for (int s = 0; s <= reaper::kMaxSignal; s++) {
@@ -145,83 +137,91 @@ Napi::Value InstallForwarding(const Napi::CallbackInfo& info) {
     config.report[s] = report.Get(s).ToBoolean();
   }
   config.to_group = info[2].ToBoolean();
-  config.reap_in_handler = info[3].ToBoolean();
-  check(info.Env(), reaper::install_forwarding(config), "sigaction");
+  config.describe = info[3].ToBoolean();
+  const char* failed_call = "";
+  int fd = reaper::install_handler(config, &failed_call);
+  check(info.Env(), fd, failed_call);
+  if (fd >= 0) reaper::notify_attach(info.Env(), fd);
   return info.Env().Undefined();
 }
 
-Napi::Value SetForwardTarget(const Napi::CallbackInfo& info) {
-  reaper::set_forward_target(info[0].ToNumber().Int32Value());
+Napi::Value SetMainChild(const Napi::CallbackInfo& info) {
+  reaper::set_main_child(int_arg(info, 0));
   return info.Env().Undefined();
 }
 
-Napi::Value TakeReapedCount(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(reaper::take_reaped_count()));
-}
-
-// takeMainExit() -> exit object, or null unless the SIGCHLD handler reaped
-// the main child.
-Napi::Value TakeMainExit(const Napi::CallbackInfo& info) {
-  int status;
-  reaper::ExitInfo exit = {};
-  if (!reaper::take_main_exit(&status, exit.comm, sizeof exit.comm)) return info.Env().Null();
-  char comm[sizeof exit.comm];
-  memcpy(comm, exit.comm, sizeof comm);
-  reaper::decode_status(0, status, &exit);
-  memcpy(exit.comm, comm, sizeof comm);
-  return exit_object(info.Env(), exit, true);
-}
-
-Napi::Value ClearForwardTarget(const Napi::CallbackInfo& info) {
-  reaper::clear_forward_target();
+// watchEvents(onReadable())
+Napi::Value WatchEvents(const Napi::CallbackInfo& info) {
+  int r = reaper::notify_watch(info.Env(), info[0].As<Napi::Function>());
+  if (r != 0) errno_error(info.Env(), -r, "uv_poll_start").ThrowAsJavaScriptException();
   return info.Env().Undefined();
 }
 
-// reap(describe, mainPid) -> {count, exits, main}: reaps every waiting
-// child. Orphans are counted; without describe only that number crosses into
-// JavaScript (a burst of 10,000 zombies must not become 10,000 objects). The
-// main child, if among them, always comes back as `main`.
-Napi::Value Reap(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  bool describe = info[0].ToBoolean();
-  pid_t main_pid = info[1].ToNumber().Int32Value();
-  uint32_t orphans = 0;
-  Napi::Array exits = Napi::Array::New(env);
-  Napi::Value main = env.Null();
-  reaper::ExitInfo exit;
-  for (;;) {
-    int r = reaper::reap_next(describe, &exit);
-    if (r == 0 || r == -ECHILD) break;
-    if (r < 0) return check(env, r, "waitpid"), env.Undefined();
-    if (exit.pid == main_pid) {
-      main = exit_object(env, exit, describe);
-    } else {
-      if (describe) exits.Set(orphans, exit_object(env, exit, true));
-      orphans++;
-    }
+Napi::Value UnwatchEvents(const Napi::CallbackInfo& info) {
+  reaper::notify_unwatch(info.Env());
+  return info.Env().Undefined();
+}
+
+// readEvents(into: Buffer) -> bytes of whole records read into it (0: none
+// waiting). Reusing one buffer keeps wake-ups free of allocations.
+Napi::Value ReadEvents(const Napi::CallbackInfo& info) {
+  Napi::Buffer<uint8_t> into = info[0].As<Napi::Buffer<uint8_t>>();
+  ssize_t n = check(info.Env(), reaper::notify_read(info.Env(), into.Data(), into.Length()), "read");
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
+// readFacts(into: Float64Array) fills [mainExited, mainStatus, orphansReaped,
+// eventsDropped]; mainName() is the main child's name once it has exited.
+Napi::Value ReadFacts(const Napi::CallbackInfo& info) {
+  reaper::Facts facts;
+  reaper::read_facts(&facts);
+  Napi::Float64Array into = info[0].As<Napi::Float64Array>();
+  if (into.ElementLength() >= 4) {
+    into[0] = facts.main_exited ? 1 : 0;
+    into[1] = facts.main_status;
+    into[2] = static_cast<double>(facts.orphans_reaped);
+    into[3] = static_cast<double>(facts.events_dropped);
   }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("count", orphans);
-  out.Set("exits", exits);
-  out.Set("main", main);
-  return out;
+  return info.Env().Undefined();
 }
 
-// reapPid(pid, describe) -> exit object, or null when it is not a zombie
+Napi::Value MainName(const Napi::CallbackInfo& info) {
+  reaper::Facts facts;
+  reaper::read_facts(&facts);
+  return Napi::String::New(info.Env(), facts.main_comm);
+}
+
+// signalMainChild(signal) -> true, or false when it is gone
+Napi::Value SignalMainChild(const Napi::CallbackInfo& info) {
+  int r = reaper::signal_main_child(int_arg(info, 0));
+  if (r == -ESRCH) return Napi::Boolean::New(info.Env(), false);
+  check(info.Env(), r, "pidfd_send_signal");
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+// reapPid(pid, describe) -> {pid, exitCode, signal, coreDumped[, comm, startTicks]},
+// or null when it is not a zombie (library mode reaps in JavaScript)
 Napi::Value ReapPid(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  reaper::ExitInfo exit;
-  int r = reaper::reap_pid(info[0].ToNumber().Int32Value(), info[1].ToBoolean(), &exit);
+  bool describe = info[1].ToBoolean();
+  reaper::Exit exit;
+  int r = reaper::reap_one(int_arg(info, 0), describe, &exit);
   if (r == 0 || r == -ECHILD) return env.Null();
   if (r < 0) return check(env, r, "waitid"), env.Undefined();
-  return exit_object(env, exit, info[1].ToBoolean());
+  Napi::Object o = status_object(env, exit.status);
+  o.Set("pid", exit.pid);
+  if (describe) {
+    o.Set("comm", exit.comm);
+    o.Set("startTicks", static_cast<double>(exit.start_ticks));
+  }
+  return o;
 }
 
 // procStat(pid) -> {state, ppid, startTicks, comm}, or null when it is gone
 Napi::Value ProcStat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   reaper::ProcStat stat;
-  int r = reaper::read_proc_stat(info[0].ToNumber().Int32Value(), &stat);
+  int r = reaper::read_proc_stat(int_arg(info, 0), &stat);
   if (r == -ENOENT || r == -ESRCH) return env.Null();
   if (r < 0) return check(env, r, "read /proc/<pid>/stat"), env.Undefined();
   Napi::Object o = Napi::Object::New(env);
@@ -237,7 +237,7 @@ Napi::Value ReadChildren(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<pid_t> pids(4096);
   for (;;) {
-    int n = reaper::read_children(info[0].ToNumber().Int32Value(), info[1].ToNumber().Int32Value(),
+    int n = reaper::read_children(int_arg(info, 0), int_arg(info, 1),
                                   pids.data(), static_cast<int>(pids.size()));
     if (n == -ENOENT || n == -ESRCH) n = 0;
     if (n < 0) return check(env, n, "read /proc/<pid>/task/<tid>/children"), env.Undefined();
@@ -272,96 +272,22 @@ Napi::Value OwnedProcessPids(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// The notify pipe is watched by a uv_poll_t on Node's loop: it keeps the
-// loop alive while the app runs and wakes it only when a record arrives, with
-// no net.Socket machinery behind it.
-struct NotifyWatch {
-  uv_poll_t poll;
-  int fd;
-  napi_env env;
-  Napi::FunctionReference callback;
-};
-NotifyWatch* g_watch = nullptr;
-
-void on_notify_readable(uv_poll_t* handle, int status, int) {
-  NotifyWatch* watch = static_cast<NotifyWatch*>(handle->data);
-  std::vector<uint8_t> data;
-  uint8_t buf[4096];
-  for (;;) {
-    ssize_t n = read(watch->fd, buf, sizeof buf);
-    if (n > 0) {
-      data.insert(data.end(), buf, buf + n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    break;  // EAGAIN: drained (records are written whole, under PIPE_BUF)
-  }
-  Napi::Env env(watch->env);
-  Napi::HandleScope scope(env);
-  try {
-    Napi::Value error = status < 0 ? Napi::Value(errno_error(env, -status, "uv_poll").Value()) : env.Null();
-    watch->callback.MakeCallback(env.Global(), {error, Napi::Buffer<uint8_t>::Copy(env, data.data(), data.size())});
-  } catch (const Napi::Error& e) {
-    // Hand it to process 'uncaughtException', as Node does for its own callbacks.
-    napi_fatal_exception(env, e.Value());
-  }
-}
-
-// watchNotify(fd, callback(error, buffer))
-Napi::Value WatchNotify(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  NotifyWatch* watch = new NotifyWatch{};
-  watch->fd = info[0].ToNumber().Int32Value();
-  watch->env = env;
-  watch->callback = Napi::Persistent(info[1].As<Napi::Function>());
-  watch->poll.data = watch;
-  int r = uv_poll_init(loop, &watch->poll, watch->fd);
-  if (r == 0) r = uv_poll_start(&watch->poll, UV_READABLE, on_notify_readable);
-  if (r != 0) {
-    delete watch;
-    Napi::Error::New(env, std::string("uv_poll: ") + uv_strerror(r)).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  g_watch = watch;
-  return env.Undefined();
-}
-
-Napi::Value UnwatchNotify(const Napi::CallbackInfo& info) {
-  if (g_watch) {
-    uv_poll_stop(&g_watch->poll);
-    uv_close(reinterpret_cast<uv_handle_t*>(&g_watch->poll), [](uv_handle_t* handle) {
-      delete static_cast<NotifyWatch*>(handle->data);
-    });
-    g_watch = nullptr;
-  }
-  return info.Env().Undefined();
-}
-
 Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
   check(info.Env(), reaper::set_child_subreaper(info[0].ToBoolean()), "prctl");
   return info.Env().Undefined();
 }
 
-Napi::Value IsChildSubreaper(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), check(info.Env(), reaper::is_child_subreaper(), "prctl") == 1);
-}
-
 Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
-  check(info.Env(), reaper::set_parent_death_signal(info[0].ToNumber().Int32Value()), "prctl");
+  check(info.Env(), reaper::set_parent_death_signal(int_arg(info, 0)), "prctl");
   return info.Env().Undefined();
 }
 
 // signalProcess(pid, startTicks, signal) -> true, or false when it is gone
 Napi::Value SignalProcess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int r = reaper::signal_process(info[0].ToNumber().Int32Value(),
+  int r = reaper::signal_process(int_arg(info, 0),
                                  static_cast<uint64_t>(info[1].ToNumber().DoubleValue()),
-                                 info[2].ToNumber().Int32Value());
+                                 int_arg(info, 2));
   if (r == -ESRCH) return Napi::Boolean::New(env, false);
   check(env, r, "pidfd_send_signal");
   return Napi::Boolean::New(env, true);
@@ -369,54 +295,78 @@ Napi::Value SignalProcess(const Napi::CallbackInfo& info) {
 
 Napi::Value OpenNonblockingWriter(const Napi::CallbackInfo& info) {
   return Napi::Number::New(
-      info.Env(), check(info.Env(), reaper::open_nonblocking_writer(info[0].ToNumber().Int32Value()), "open"));
+      info.Env(), check(info.Env(), reaper::open_nonblocking_writer(int_arg(info, 0)), "open"));
 }
 
 // writeLog(fd, text) -> bytes written, or -errno (never throws: logging must
 // not be able to take PID 1 down)
 Napi::Value WriteLog(const Napi::CallbackInfo& info) {
   std::string text = info[1].As<Napi::String>();
-  ssize_t n = reaper::write_log(info[0].ToNumber().Int32Value(), text.data(), text.size());
+  ssize_t n = reaper::write_log(int_arg(info, 0), text.data(), text.size());
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
 Napi::Value ExitNow(const Napi::CallbackInfo& info) {
-  reaper::exit_now(info[0].ToNumber().Int32Value());
+  reaper::exit_now(int_arg(info, 0));
 }
 
 Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), errno_name(info[0].ToNumber().Int32Value()));
+  return Napi::String::New(info.Env(), errno_name(int_arg(info, 0)));
 }
 
 // Bump with every change to the export table below (src/native.ts checks it):
 // a prebuild from another reaper version must fail at load, not mid-run.
-constexpr int kBindingVersion = 3;
+constexpr int kBindingVersion = 4;
+
+// The notify pipe's record layout (struct reaper::Event), so that JavaScript
+// decodes it from the one definition.
+Napi::Object event_layout(Napi::Env env) {
+  Napi::Object kinds = Napi::Object::New(env);
+  kinds.Set("wake", reaper::kEventWake);
+  kinds.Set("forwarded", reaper::kEventForwarded);
+  kinds.Set("dropped", reaper::kEventDropped);
+  kinds.Set("noTarget", reaper::kEventNoTarget);
+  kinds.Set("exited", reaper::kEventExited);
+  kinds.Set("stopped", reaper::kEventStopped);
+  kinds.Set("continued", reaper::kEventContinued);
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("size", sizeof(reaper::Event));
+  layout.Set("kind", offsetof(reaper::Event, kind));
+  layout.Set("signal", offsetof(reaper::Event, signal));
+  layout.Set("delivered", offsetof(reaper::Event, delivered));
+  layout.Set("pid", offsetof(reaper::Event, pid));
+  layout.Set("value", offsetof(reaper::Event, value));
+  layout.Set("startTicks", offsetof(reaper::Event, start_ticks));
+  layout.Set("comm", offsetof(reaper::Event, comm));
+  layout.Set("commSize", reaper::kCommSize);
+  layout.Set("kinds", kinds);
+  return layout;
+}
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bindingVersion", Napi::Number::New(env, kBindingVersion));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("relaunch", Napi::Function::New(env, Relaunch));
-  exports.Set("openNotifyPipe", Napi::Function::New(env, OpenNotifyPipe));
-  exports.Set("installForwarding", Napi::Function::New(env, InstallForwarding));
-  exports.Set("setForwardTarget", Napi::Function::New(env, SetForwardTarget));
-  exports.Set("takeReapedCount", Napi::Function::New(env, TakeReapedCount));
-  exports.Set("takeMainExit", Napi::Function::New(env, TakeMainExit));
-  exports.Set("clearForwardTarget", Napi::Function::New(env, ClearForwardTarget));
-  exports.Set("reap", Napi::Function::New(env, Reap));
-  exports.Set("watchNotify", Napi::Function::New(env, WatchNotify));
-  exports.Set("unwatchNotify", Napi::Function::New(env, UnwatchNotify));
+  exports.Set("installHandler", Napi::Function::New(env, InstallHandler));
+  exports.Set("setMainChild", Napi::Function::New(env, SetMainChild));
+  exports.Set("watchEvents", Napi::Function::New(env, WatchEvents));
+  exports.Set("unwatchEvents", Napi::Function::New(env, UnwatchEvents));
+  exports.Set("readEvents", Napi::Function::New(env, ReadEvents));
+  exports.Set("readFacts", Napi::Function::New(env, ReadFacts));
+  exports.Set("mainName", Napi::Function::New(env, MainName));
+  exports.Set("signalMainChild", Napi::Function::New(env, SignalMainChild));
   exports.Set("reapPid", Napi::Function::New(env, ReapPid));
   exports.Set("procStat", Napi::Function::New(env, ProcStat));
   exports.Set("readChildren", Napi::Function::New(env, ReadChildren));
   exports.Set("ownedProcessPids", Napi::Function::New(env, OwnedProcessPids));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
-  exports.Set("isChildSubreaper", Napi::Function::New(env, IsChildSubreaper));
   exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal));
   exports.Set("signalProcess", Napi::Function::New(env, SignalProcess));
   exports.Set("openNonblockingWriter", Napi::Function::New(env, OpenNonblockingWriter));
   exports.Set("writeLog", Napi::Function::New(env, WriteLog));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoName));
+  exports.Set("event", event_layout(env));
   // Real-time signal numbers differ between C libraries (glibc 34, musl 35).
   exports.Set("SIGRTMIN", Napi::Number::New(env, SIGRTMIN));
   exports.Set("SIGRTMAX", Napi::Number::New(env, SIGRTMAX));

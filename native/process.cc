@@ -18,12 +18,6 @@ int set_child_subreaper(bool on) {
   return prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) < 0 ? -errno : 0;
 }
 
-int is_child_subreaper() {
-  int value = 0;
-  if (prctl(PR_GET_CHILD_SUBREAPER, &value, 0, 0, 0) < 0) return -errno;
-  return value != 0;
-}
-
 int set_parent_death_signal(int signal) {
   return prctl(PR_SET_PDEATHSIG, signal, 0, 0, 0) < 0 ? -errno : 0;
 }
@@ -76,13 +70,9 @@ int open_nonblocking_writer(int fd) {
 }
 
 ssize_t write_log(int fd, const char* data, size_t length) {
-  ssize_t n;
-  do n = send(fd, data, length, MSG_DONTWAIT | MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n >= 0 || errno != ENOTSOCK) return n < 0 ? -errno : n;
-  do n = write(fd, data, length);
-  while (n < 0 && errno == EINTR);
-  return n < 0 ? -errno : n;
+  ssize_t n = retry_eintr([&] { return send(fd, data, length, MSG_DONTWAIT | MSG_NOSIGNAL); });
+  if (n != -ENOTSOCK) return n;
+  return retry_eintr([&] { return write(fd, data, length); });
 }
 
 void exit_now(int code) {

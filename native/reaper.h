@@ -1,13 +1,25 @@
 // The plain syscall layer of reaper. Nothing here knows about N-API: every
 // function returns 0 (or a pid / count) on success and -errno on failure, so
-// addon.cc is the only file that turns results into JavaScript values.
+// addon.cc (arguments, errors) and notify.cc (the event-loop watcher) are the
+// only files that turn results into JavaScript values.
 #pragma once
 
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 namespace reaper {
+
+// Calls a syscall wrapper until it is not interrupted; returns its result, or
+// -errno when it fails. Async-signal-safe: the signal handler uses it too.
+template <typename Call>
+auto retry_eintr(Call call) -> decltype(call()) {
+  decltype(call()) result;
+  do result = call();
+  while (result < 0 && errno == EINTR);
+  return result < 0 ? -errno : result;
+}
 
 // ---------------------------------------------------------------- spawn.cc
 
@@ -29,86 +41,99 @@ struct SpawnRequest {
 // holds the reason and the return value is 0.
 pid_t spawn_child(const SpawnRequest& request, int* exec_errno);
 
-// ---------------------------------------------------------------- signals.cc
-
-// Highest signal number we handle (SIGRTMAX on Linux).
-constexpr int kMaxSignal = 64;
-
-// A record the signal handler writes to the notify pipe so that JavaScript
-// learns what happened without being on the forwarding path.
-struct SignalEvent {
-  uint8_t kind;        // one of the kEvent* values
-  uint8_t signal;      // signal received
-  uint8_t delivered;   // signal sent on (after rewriting), 0 when dropped
-  uint8_t unused;
-  int32_t error;       // errno of the forwarding syscall, 0 on success
-  int32_t sender;      // si_pid of the received signal (0: from outside our pid namespace)
-};
-constexpr uint8_t kEventChild = 1;      // SIGCHLD: something can be reaped
-constexpr uint8_t kEventForwarded = 2;  // forwarded (or failed to: see error)
-constexpr uint8_t kEventDropped = 3;    // rewritten to 0 by the user
-constexpr uint8_t kEventNoTarget = 4;   // arrived after the main child was reaped
-
-struct ForwardingConfig {
-  int rewrite[kMaxSignal + 1];  // rewrite[s] = signal to send for s; 0 drops it
-  bool report[kMaxSignal + 1];  // write a kEventForwarded record for s
-  bool to_group;                // kill(-pgid) instead of the child alone
-  bool reap_in_handler;         // reap orphans inside the SIGCHLD handler
-};
-
-// Creates the notify pipe; returns the read end (non-blocking, close-on-exec).
-int open_notify_pipe();
-// Installs the forwarding handler for every catchable signal except SIGCHLD's
-// sibling set (fault signals, glibc-internal ones); SIGTTIN/SIGTTOU ignored.
-int install_forwarding(const ForwardingConfig& config);
-// Points forwarding at the main child; signals that arrived before are sent now.
-void set_forward_target(pid_t pid);
-// After the main child is reaped: stop forwarding (never signal a reused pid).
-void clear_forward_target();
-// Orphans the SIGCHLD handler reaped since the last call.
-uint64_t take_reaped_count();
-// The main child's wait status (and name, "" if it was missed) if the SIGCHLD
-// handler reaped it; false otherwise.
-bool take_main_exit(int* status, char* comm, size_t size);
-
 // ---------------------------------------------------------------- reap.cc
 
-struct ExitInfo {
+// Size of a command name in /proc (TASK_COMM_LEN), NUL included.
+constexpr size_t kCommSize = 16;
+
+struct Exit {
   pid_t pid;
-  int exit_code;  // -1 when killed by a signal
-  int signal;     // 0 when it exited
-  bool core_dumped;
-  char comm[32];  // command name read before reaping ("" when not asked for)
+  int status;            // wait status
   uint64_t start_ticks;  // start time in clock ticks since boot (0 when unknown)
+  char comm[kCommSize];  // command name ("" when not asked for or unreadable)
 };
 
-// Fills out from a wait status.
-void decode_status(pid_t pid, int status, ExitInfo* out);
-// Reaps one exited child of ours (any pid). Returns 1 with *out filled, 0 when
-// none is waiting, or -errno (-ECHILD: we have no children at all). With
-// describe, the name and start time are read from /proc before the zombie goes.
-int reap_next(bool describe, ExitInfo* out);
-// Reaps pid if it is a zombie child of ours. Returns 1 if reaped, 0 if it is
-// still running or not waitable, -errno otherwise.
-int reap_pid(pid_t pid, bool describe, ExitInfo* out);
+// The one way reaper collects a child: with describe, peek at the next
+// waitable child (only `which` when it is > 0) without reaping it, read its
+// name and start time while its /proc entry exists, then reap exactly it.
+// Returns 1 with *out filled, 0 when none is waiting, or -errno (-ECHILD: no
+// such child). Async-signal-safe.
+int reap_one(pid_t which, bool describe, Exit* out);
 
 struct ProcStat {
   char state;
   pid_t ppid;
   uint64_t start_ticks;
-  char comm[32];
+  char comm[kCommSize];
 };
-// Parses /proc/<pid>/stat (comm may hold spaces and parentheses).
+// Parses /proc/<pid>/stat (comm may hold spaces and parentheses) with
+// nothing but open/read/close: the SIGCHLD handler calls it.
 int read_proc_stat(pid_t pid, ProcStat* out);
 
 // Lists the children of one thread (/proc/<tgid>/task/<tid>/children).
 // Returns the number written to pids (at most capacity), or -errno.
 int read_children(pid_t tgid, pid_t tid, pid_t* pids, int capacity);
 
+// ---------------------------------------------------------------- signals.cc
+
+// Highest signal number we handle (SIGRTMAX on Linux).
+constexpr int kMaxSignal = 64;
+
+// A record the signal handler writes to the notify pipe. Records are hints
+// for the log and wake-ups for JavaScript: a full pipe drops them, so no fact
+// travels only here (see Facts).
+struct Event {
+  uint8_t kind;          // one of the kEvent* values
+  uint8_t signal;        // signal received (signal events)
+  uint8_t delivered;     // signal sent on after rewriting (kEventForwarded)
+  uint8_t unused;
+  int32_t pid;           // sender (signal events; 0: outside our pid namespace) or child
+  int32_t value;         // errno of the forwarding syscall, or the child's wait status
+  uint32_t unused2;
+  uint64_t start_ticks;  // child events, when described
+  char comm[kCommSize];  // child events, when described
+};
+constexpr uint8_t kEventWake = 1;       // SIGCHLD: children were reaped (count only)
+constexpr uint8_t kEventForwarded = 2;  // forwarded (or failed to: see value)
+constexpr uint8_t kEventDropped = 3;    // rewritten to 0 by the user
+constexpr uint8_t kEventNoTarget = 4;   // arrived after the main child was reaped
+constexpr uint8_t kEventExited = 5;     // a child was reaped (main child, or a described orphan)
+constexpr uint8_t kEventStopped = 6;    // reserved: a child stopped (job control)
+constexpr uint8_t kEventContinued = 7;  // reserved: a child continued
+
+struct ForwardingConfig {
+  int rewrite[kMaxSignal + 1];  // rewrite[s] = signal to send for s; 0 drops it
+  bool report[kMaxSignal + 1];  // write a kEventForwarded record for s
+  bool to_group;                // kill(-pgid) instead of the child alone
+  bool describe;                // read orphans' names before reaping them
+};
+
+// What must never be lost, kept in atomics by the handler and read by
+// JavaScript on every wake-up.
+struct Facts {
+  bool main_exited;
+  int main_status;            // valid when main_exited
+  char main_comm[kCommSize];  // its name, read while it was a zombie ("" if missed)
+  uint64_t orphans_reaped;    // since the start, never reset
+  uint64_t events_dropped;    // records the notify pipe had no room for
+};
+
+// Creates the notify pipe and installs the handler for every catchable
+// signal except the fault signals (and glibc's internal ones); SIGTTIN and
+// SIGTTOU are ignored. Returns the pipe's read end (non-blocking), or -errno
+// with *failed_call naming the call that failed.
+int install_handler(const ForwardingConfig& config, const char** failed_call);
+// The main child exists: forward to it (signals that arrived before are sent
+// now, as many times as they arrived) and reap it when it exits.
+void set_main_child(pid_t pid);
+void read_facts(Facts* out);
+// Sends signal to the main child (its group with to_group) through the pidfd
+// opened by set_main_child. Returns 0, -ESRCH once it is gone, or -errno.
+int signal_main_child(int signal);
+
 // ---------------------------------------------------------------- process.cc
 
 int set_child_subreaper(bool on);
-int is_child_subreaper();  // 1, 0 or -errno
 int set_parent_death_signal(int signal);
 // Sends signal to pid only if it is still the process that started at
 // start_ticks (a pidfd pins it, so a reused pid is never signalled; where

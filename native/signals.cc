@@ -1,17 +1,20 @@
-// Signal forwarding happens inside the signal handler itself: the kill is
-// sent on whichever thread the kernel interrupts, before any event loop wakes
-// up. JavaScript only hears about it afterwards, through the notify pipe, and
-// only for the signals it asked to hear about (and every failure).
+// The signal handler: the one owner of forwarding and of reaping.
 //
-// Children are reaped there too (unless someone wants orphans' names logged,
-// which needs /proc reads first): PID 1 keeps reaping however busy or stuck
-// the JavaScript side is, one waitpid per zombie as tini does. The main
-// child's status (and name, when it was a zombie already) is kept for
-// JavaScript, which decides the exit.
-#include <errno.h>
+// Signals are forwarded inside the handler, on whichever thread the kernel
+// interrupts, before any event loop wakes up. Every child is reaped there
+// too, the main child included, one waitpid per zombie as tini does: PID 1
+// keeps reaping however busy or stalled JavaScript is.
+//
+// What must never be lost (the main child's exit, the number of orphans
+// reaped) lives in atomics that JavaScript reads on every wake-up. The records
+// written to the notify pipe only wake JavaScript and carry details for the
+// log; when the pipe is full a record is dropped and counted, and at worst an
+// orphan's name goes missing from the log.
+//
+// The state is process-wide because a signal handler has no other place to
+// find it; nothing else in the addon is.
 #include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,106 +27,113 @@
 namespace reaper {
 namespace {
 
-ForwardingConfig g_config;
-int g_notify_write = -1;
-std::atomic<pid_t> g_target{0};     // 0: not started yet, -1: reaped, else pid
-std::atomic<int> g_target_pidfd{-1};
-std::atomic<uint64_t> g_pending{0};  // signals that arrived before the child existed
-std::atomic<pid_t> g_main{0};        // main child; 0 until known (then nothing is reaped here)
-std::atomic<uint64_t> g_reaped{0};   // orphans reaped by the handler, not yet reported
-std::atomic<bool> g_main_reaped{false};
-int g_main_status = 0;               // valid once g_main_reaped
-char g_main_comm[32];                // its name, read while it was a zombie ("" if missed)
+// Room for 6,553 records: a stalled event loop rarely fills it, and a
+// dropped record is only a missing log detail.
+constexpr int kNotifyPipeSize = 256 * 1024;
 
-// /proc/<pid>/comm into out, with nothing but async-signal-safe calls.
-void read_comm(pid_t pid, char* out, size_t size) {
-  char path[32] = "/proc/";
-  char digits[16];
-  int n = 0;
-  for (pid_t v = pid; v > 0 && n < 15; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
-  size_t at = 6;
-  while (n > 0) path[at++] = digits[--n];
-  memcpy(path + at, "/comm", 6);
-  out[0] = '\0';
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ssize_t got = read(fd, out, size - 1);
-  close(fd);
-  if (got <= 0) return;
-  if (out[got - 1] == '\n') got--;
-  out[got] = '\0';
+ForwardingConfig g_config;  // written once, before the handler is installed
+int g_notify_write = -1;
+std::atomic<pid_t> g_main{0};       // 0 until the main child exists
+std::atomic<pid_t> g_target{0};     // forwarding target: 0 not yet, -1 reaped (never signal a reused pid)
+std::atomic<int> g_main_pidfd{-1};  // opened at spawn, never closed: no later fd can take its number
+std::atomic<uint32_t> g_pending[kMaxSignal + 1];  // signals that arrived before the child existed, counted
+std::atomic<int> g_main_status{0};
+std::atomic<bool> g_main_exited{false};  // set after g_main_status and g_main_comm
+char g_main_comm[kCommSize];
+std::atomic<uint64_t> g_orphans_reaped{0};
+std::atomic<uint64_t> g_events_dropped{0};
+
+void notify(const Event& event) {
+  // A full pipe means JavaScript has a wake-up queued already: it reads the
+  // facts then, so only this record's details are lost.
+  if (write(g_notify_write, &event, sizeof event) != sizeof event) g_events_dropped.fetch_add(1);
 }
 
-void reap_orphans() {
+void notify_signal(uint8_t kind, int signal, int delivered, int error, pid_t sender) {
+  Event event = {};
+  event.kind = kind;
+  event.signal = static_cast<uint8_t>(signal);
+  event.delivered = static_cast<uint8_t>(delivered);
+  event.pid = sender;
+  event.value = error;
+  notify(event);
+}
+
+void notify_exit(const Exit& exit) {
+  Event event = {};
+  event.kind = kEventExited;
+  event.pid = exit.pid;
+  event.value = exit.status;
+  event.start_ticks = exit.start_ticks;
+  memcpy(event.comm, exit.comm, sizeof event.comm);
+  notify(event);
+}
+
+void record_main_exit(const Exit& exit) {
+  g_target.store(-1);  // stop forwarding first: this pid may be reused from now on
+  g_main_status.store(exit.status);
+  memcpy(g_main_comm, exit.comm, sizeof g_main_comm);
+  g_main_exited.store(true);
+  notify_exit(exit);
+}
+
+void reap_children() {
   pid_t main = g_main.load();
-  if (main <= 0 || g_main_reaped.load()) return;
-  // If the main child is already a zombie, note its name before the loop
-  // below collects it (its /proc entry goes with it).
-  char comm[sizeof g_main_comm] = "";
-  siginfo_t info = {};
-  if (waitid(P_PID, static_cast<id_t>(main), &info, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 && info.si_pid == main) {
-    read_comm(main, comm, sizeof comm);
-  }
-  int status;
-  pid_t pid;
-  while ((pid = waitpid(-1, &status, WNOHANG | __WALL)) > 0) {
-    if (pid != main) {
-      g_reaped.fetch_add(1);
+  // Until the main child is known its exit could pass for an orphan's.
+  if (main == 0) return;
+  Exit exit;
+  // The main child first, by pid, so that its name is read before it goes.
+  if (!g_main_exited.load() && reap_one(main, true, &exit) > 0) record_main_exit(exit);
+  int reaped = 0;
+  while (reap_one(-1, g_config.describe, &exit) > 0) {
+    if (exit.pid == main) {
+      record_main_exit(exit);  // exited between the two calls: name missed
       continue;
     }
-    g_main_status = status;
-    memcpy(g_main_comm, comm, sizeof comm);
-    g_target.store(-1);  // stop forwarding: this pid may be reused from now on
-    g_main_reaped.store(true);
+    g_orphans_reaped.fetch_add(1);
+    reaped++;
+    if (g_config.describe) notify_exit(exit);
   }
+  // Counted orphans need one wake-up per burst, not one record each.
+  if (reaped > 0 && !g_config.describe) notify_signal(kEventWake, SIGCHLD, 0, 0, 0);
 }
 
-void notify(uint8_t kind, int signal, int delivered, int error, pid_t sender) {
-  if (g_notify_write < 0) return;
-  SignalEvent event{kind, static_cast<uint8_t>(signal), static_cast<uint8_t>(delivered), 0,
-                    error, sender};
-  // A full pipe means JavaScript has wake-ups queued already; the record is
-  // lost but the reap that follows every wake-up is not.
-  ssize_t ignored = write(g_notify_write, &event, sizeof event);
-  (void)ignored;
-}
-
-int send_to_target(pid_t pid, int signal) {
-  if (g_config.to_group) return kill(-pid, signal);
-  int pidfd = g_target_pidfd.load();
-  if (pidfd >= 0) return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0));
-  return kill(pid, signal);
+int send_to_main(pid_t pid, int signal) {
+  if (g_config.to_group) return kill(-pid, signal) < 0 ? -errno : 0;
+  int pidfd = g_main_pidfd.load();
+  if (pidfd >= 0) return syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0 ? -errno : 0;
+  return kill(pid, signal) < 0 ? -errno : 0;  // no pidfd (kernel before 5.3, no fd left)
 }
 
 void forward(int signal, pid_t sender);
 
 void flush_pending() {
-  uint64_t bits = g_pending.exchange(0);
   for (int s = 1; s <= kMaxSignal; s++) {
-    if (bits & (uint64_t{1} << (s - 1))) forward(s, 0);
+    for (uint32_t n = g_pending[s].exchange(0); n > 0; n--) forward(s, 0);
   }
 }
 
 void forward(int signal, pid_t sender) {
   int to = g_config.rewrite[signal];
   if (to == 0) {
-    notify(kEventDropped, signal, 0, 0, sender);
+    notify_signal(kEventDropped, signal, 0, 0, sender);
     return;
   }
   pid_t pid = g_target.load();
   if (pid == 0) {
-    // The child is being created. Keep the signal; set_forward_target sends
-    // it. Re-check in case the target was set while we were marking it.
-    g_pending.fetch_or(uint64_t{1} << (signal - 1));
+    // The child is being created. Keep the signal (each real-time one
+    // counts); set_main_child sends them. Re-check in case the target was
+    // set while we were counting it.
+    g_pending[signal].fetch_add(1);
     if (g_target.load() > 0) flush_pending();
     return;
   }
   if (pid < 0) {
-    notify(kEventNoTarget, signal, 0, 0, sender);
+    notify_signal(kEventNoTarget, signal, 0, 0, sender);
     return;
   }
-  int error = send_to_target(pid, to) < 0 ? errno : 0;
-  if (error != 0 || g_config.report[signal]) notify(kEventForwarded, signal, to, error, sender);
+  int error = -send_to_main(pid, to);
+  if (error != 0 || g_config.report[signal]) notify_signal(kEventForwarded, signal, to, error, sender);
   // Let the woken app run now: on a shared CPU it would otherwise wait for
   // us to finish the event-loop turn the signal interrupted.
   sched_yield();
@@ -132,8 +142,7 @@ void forward(int signal, pid_t sender) {
 void on_signal(int signal, siginfo_t* info, void*) {
   int saved_errno = errno;
   if (signal == SIGCHLD) {
-    if (g_config.reap_in_handler) reap_orphans();
-    notify(kEventChild, signal, 0, 0, 0);
+    reap_children();
   } else if (info->si_code <= 0 && info->si_pid == getpid()) {
     // Sent by reaper to itself (a thread's tgkill, V8's SIGPROF sampler) or
     // raised by the kernel for our own act (SIGPIPE on a broken log pipe,
@@ -155,21 +164,31 @@ bool is_forwardable(int signal) {
     case SIGTTIN: case SIGTTOU:                  // ignored, as tini does
       return false;
   }
-  // glibc reserves 32 and 33 for its threads.
+  // glibc reserves 32 and 33 for its threads (musl 32 to 34).
   return signal >= 1 && signal <= kMaxSignal && (signal < 32 || signal >= SIGRTMIN);
 }
 
+// Blocks every signal on this thread while alive, so that code outside the
+// handler cannot be interrupted by it halfway.
+struct BlockSignals {
+  sigset_t previous;
+  BlockSignals() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+  }
+  ~BlockSignals() { pthread_sigmask(SIG_SETMASK, &previous, nullptr); }
+};
+
 }  // namespace
 
-int open_notify_pipe() {
+int install_handler(const ForwardingConfig& config, const char** failed_call) {
   int fds[2];
+  *failed_call = "pipe2";
   if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return -errno;
-  if (g_notify_write >= 0) close(g_notify_write);
+  *failed_call = "sigaction";
+  fcntl(fds[1], F_SETPIPE_SZ, kNotifyPipeSize);  // best effort: 64 kB otherwise
   g_notify_write = fds[1];
-  return fds[0];
-}
-
-int install_forwarding(const ForwardingConfig& config) {
   g_config = config;
 
   struct sigaction ignore = {};
@@ -181,39 +200,46 @@ int install_forwarding(const ForwardingConfig& config) {
   struct sigaction action = {};
   action.sa_sigaction = on_signal;
   action.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigfillset(&action.sa_mask);  // one handler at a time keeps the state simple
+  sigfillset(&action.sa_mask);  // one handler at a time per thread keeps the state simple
   for (int s = 1; s <= kMaxSignal; s++) {
     if (!is_forwardable(s) && s != SIGCHLD) continue;
     if (sigaction(s, &action, nullptr) < 0) return -errno;
   }
-  return 0;
+  return fds[0];
 }
 
-void set_forward_target(pid_t pid) {
+void set_main_child(pid_t pid) {
+  // A failed pidfd_open (ENOSYS, EMFILE) leaves -1: forwarding falls back to kill().
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd >= 0) fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-  g_target_pidfd.store(pidfd);  // -1 on kernels before 5.3: plain kill()
+  BlockSignals blocked;
+  g_main_pidfd.store(pidfd);
   g_target.store(pid);
   g_main.store(pid);
   flush_pending();
+  // It may have exited already: its SIGCHLD found no main child to reap.
+  reap_children();
 }
 
-uint64_t take_reaped_count() {
-  return g_reaped.exchange(0);
+void read_facts(Facts* out) {
+  out->main_exited = g_main_exited.load();
+  out->main_status = out->main_exited ? g_main_status.load() : 0;
+  memcpy(out->main_comm, out->main_exited ? g_main_comm : "", out->main_exited ? sizeof g_main_comm : 1);
+  out->orphans_reaped = g_orphans_reaped.load();
+  out->events_dropped = g_events_dropped.load();
 }
 
-bool take_main_exit(int* status, char* comm, size_t size) {
-  if (!g_main_reaped.load()) return false;
-  *status = g_main_status;
-  memcpy(comm, g_main_comm, size < sizeof g_main_comm ? size : sizeof g_main_comm);
-  comm[size - 1] = '\0';
-  return true;
-}
-
-void clear_forward_target() {
-  g_target.store(-1);
-  int pidfd = g_target_pidfd.exchange(-1);
-  if (pidfd >= 0) close(pidfd);
+int signal_main_child(int signal) {
+  pid_t pid = g_main.load();
+  if (pid <= 0) return -ESRCH;
+  if (g_config.to_group) return send_to_main(pid, signal);
+  int pidfd = g_main_pidfd.load();
+  if (pidfd >= 0) return syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0 ? -errno : 0;
+  // Without a pidfd, kill only while it is unreaped; the handler cannot reap
+  // it on this thread meanwhile.
+  BlockSignals blocked;
+  if (g_main_exited.load()) return -ESRCH;
+  return kill(pid, signal) < 0 ? -errno : 0;
 }
 
 }  // namespace reaper

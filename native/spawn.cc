@@ -116,8 +116,7 @@ pid_t spawn_child(const SpawnRequest& request, int* exec_errno) {
     // The child has already _exit()ed; collect it here so the exec failure
     // is reported once, as an error, and not also as an exit status.
     int status;
-    while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
-    }
+    retry_eintr([&] { return waitpid(pid, &status, __WALL); });
     return 0;
   }
   return pid;

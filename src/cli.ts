@@ -4,7 +4,7 @@
 import { basename } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { helpText, parseInvocation, unknownVariables, type Flavour } from './args.js';
-import { ReaperError, UsageError } from './errors.js';
+import { isSystemError, ReaperError, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { native } from './native.js';
 import { supervise } from './supervisor.js';
@@ -46,6 +46,11 @@ async function main(): Promise<number> {
       process.stderr.write(`reaper: ${error.message}\n`);
       return 2;
     }
+    // A real-time signal name needs the addon (the C library's SIGRTMIN).
+    if (error instanceof ReaperError) {
+      process.stderr.write(`reaper: ${error.message}\n`);
+      return 1;
+    }
     throw error;
   }
   if (invocation.action === 'help') {
@@ -78,7 +83,11 @@ async function main(): Promise<number> {
     return native().exitNow(result.exitCode);
   } catch (error) {
     const exitCode = (error as { exitCode?: number }).exitCode ?? 1;
-    log.error(error instanceof ReaperError || exitCode !== 1 ? (error as Error).message : `could not start: ${(error as Error).stack}`);
+    // Before the app exists. A system error (EMFILE, a refused sigaction) is
+    // one line; anything unexpected is a bug and gets its stack.
+    const message = (error as Error).message;
+    if (error instanceof ReaperError || exitCode !== 1) log.error(message);
+    else log.error(`could not start: ${isSystemError(error) ? message : (error as Error).stack}`);
     return exitCode;
   }
 }

@@ -16,7 +16,7 @@ import { describeStatus, type ExitStatus } from './exit-status.js';
 import { ReaperError } from './errors.js';
 import { native, type NativeBinding, type NativeExit } from './native.js';
 import { ageMs, listProcesses } from './procfs.js';
-import { setRealtimeRange, signalName } from './signals.js';
+import { signalName } from './signals.js';
 
 export interface ReaperOptions {
   /** Become a child subreaper when not PID 1, so orphans come to this process (default true). */
@@ -208,7 +208,6 @@ function zombieLister(addon: NativeBinding): (() => number[]) | ReaperError {
 
 function startCore(config: ReaperConfig): Core {
   const addon = native();
-  setRealtimeRange({ min: addon.SIGRTMIN, max: addon.SIGRTMAX });
   const handles = new Set<Handle>();
   const stats: ReaperStats = { reaped: 0, lastReaped: null, passes: 0, skippedOwned: 0 };
   /** Zombie pid -> when we first saw it (ms, performance clock). */

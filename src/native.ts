@@ -22,8 +22,22 @@ export interface NativeProcStat {
   comm: string;
 }
 
+/** struct reaper::Event (native/reaper.h): byte offsets and kinds. */
+export interface EventLayout {
+  size: number;
+  kind: number;
+  signal: number;
+  delivered: number;
+  pid: number;
+  value: number;
+  startTicks: number;
+  comm: number;
+  commSize: number;
+  kinds: Record<'wake' | 'forwarded' | 'dropped' | 'noTarget' | 'exited' | 'stopped' | 'continued', number>;
+}
+
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 3;
+const BINDING_VERSION = 4;
 
 export interface NativeBinding {
   bindingVersion: number;
@@ -32,25 +46,30 @@ export interface NativeBinding {
     ignored: bigint | null, blocked: bigint | null): number;
   /** Executes node again without NODE_* / UV_* (native/launch.h); returns only by throwing. */
   relaunch(node: string, argv: Buffer[], env: Buffer[], argv0: string): never;
-  openNotifyPipe(): number;
-  installForwarding(rewrite: number[], report: boolean[], toGroup: boolean, reapInHandler: boolean): void;
-  /** Orphans the SIGCHLD handler reaped since the last call. */
-  takeReapedCount(): number;
-  /** The main child's exit if the SIGCHLD handler reaped it (pid 0, comm may be ""). */
-  takeMainExit(): NativeExit | null;
-  setForwardTarget(pid: number): void;
-  clearForwardTarget(): void;
-  /** Reaps every waiting child: orphans are counted (listed with describe); mainPid's exit comes back as main. */
-  reap(describe: boolean, mainPid: number): { count: number; exits: NativeExit[]; main: NativeExit | null };
-  /** Watches the notify pipe on Node's loop; the callback gets the records read. */
-  watchNotify(fd: number, callback: (error: Error | null, records: Buffer) => void): void;
-  unwatchNotify(): void;
+  /** Installs the handler that forwards and reaps; creates the notify pipe. */
+  installHandler(rewrite: number[], report: boolean[], toGroup: boolean, describe: boolean): void;
+  /** The main child exists: forward to it, reap it, keep its exit in the facts. */
+  setMainChild(pid: number): void;
+  /** Calls onReadable() when records wait in the notify pipe; keeps the loop alive. */
+  watchEvents(onReadable: () => void): void;
+  unwatchEvents(): void;
+  /** Reads waiting records (layout: event) into `into`; returns the bytes read. */
+  readEvents(into: Buffer): number;
+  /**
+   * What the handler keeps in atomics, never lost: fills into with
+   * [mainExited (0/1), mainStatus (wait status), orphansReaped, eventsDropped].
+   */
+  readFacts(into: Float64Array): void;
+  /** The main child's name, read while it was a zombie ("" if missed). */
+  mainName(): string;
+  /** Signals the main child through the pidfd opened at spawn; false once it is gone. */
+  signalMainChild(signal: number): boolean;
+  /** Library mode: reaps pid if it is a zombie child of ours. */
   reapPid(pid: number, describe: boolean): NativeExit | null;
   procStat(pid: number): NativeProcStat | null;
   readChildren(tgid: number, tid: number): number[];
   ownedProcessPids(): number[];
   setChildSubreaper(on: boolean): void;
-  isChildSubreaper(): boolean;
   setParentDeathSignal(signal: number): void;
   signalProcess(pid: number, startTicks: number, signal: number): boolean;
   openNonblockingWriter(fd: number): number;
@@ -58,18 +77,12 @@ export interface NativeBinding {
   errnoName(errno: number): string;
   /** _exit(code): no atexit handlers (see native/reaper.h). */
   exitNow(code: number): never;
+  event: EventLayout;
   SIGRTMIN: number;
   SIGRTMAX: number;
   /** Clock ticks per second, the unit of /proc start times. */
   CLK_TCK: number;
 }
-
-/** Size of one record on the notify pipe (struct SignalEvent in native/reaper.h). */
-export const SIGNAL_EVENT_SIZE = 12;
-export const EVENT_CHILD = 1;
-export const EVENT_FORWARDED = 2;
-export const EVENT_DROPPED = 3;
-export const EVENT_NO_TARGET = 4;
 
 let binding: NativeBinding | undefined;
 

@@ -1,7 +1,9 @@
 // Signal names and numbers. Node's os.constants.signals covers 1-31; the
-// real-time range comes from the C library through the addon.
+// real-time range starts where the C library says (glibc 34, musl 35), so it
+// is asked of the addon, built against that C library, when a name needs it.
 import { constants } from 'node:os';
 import { UsageError } from './errors.js';
+import { native } from './native.js';
 
 const byNumber = new Map<number, string>();
 for (const [name, number] of Object.entries(constants.signals)) {
@@ -9,24 +11,17 @@ for (const [name, number] of Object.entries(constants.signals)) {
   if (!byNumber.has(number)) byNumber.set(number, name);
 }
 
-export interface RealtimeRange {
-  min: number;
-  max: number;
-}
+/** The kernel's last signal, whatever the C library. */
+const SIGRTMAX = 64;
 
-/** glibc's range; the supervisor replaces it with the addon's values. */
-let realtime: RealtimeRange = { min: 34, max: 64 };
-
-export function setRealtimeRange(range: RealtimeRange): void {
-  realtime = range;
-}
+const rtmin = () => native().SIGRTMIN;
 
 export function signalName(signal: number): string {
   const name = byNumber.get(signal);
   if (name) return name;
-  if (signal >= realtime.min && signal <= realtime.max) {
-    const fromMin = signal - realtime.min;
-    const fromMax = realtime.max - signal;
+  if (signal > 31 && signal <= SIGRTMAX && signal >= rtmin()) {
+    const fromMin = signal - rtmin();
+    const fromMax = SIGRTMAX - signal;
     return fromMin <= fromMax ? (fromMin === 0 ? 'SIGRTMIN' : `SIGRTMIN+${fromMin}`) : (fromMax === 0 ? 'SIGRTMAX' : `SIGRTMAX-${fromMax}`);
   }
   return `signal ${signal}`;
@@ -40,19 +35,20 @@ export function parseSignal(text: string, what: string, allowZero = false): numb
   const trimmed = text.trim();
   if (/^\d+$/.test(trimmed)) {
     const number = Number(trimmed);
-    if ((number === 0 && allowZero) || (number >= 1 && number <= realtime.max)) return number;
-    throw new UsageError(`${what}: signal number ${trimmed} is out of range; use 1-${realtime.max}${allowZero ? ' (or 0 to drop)' : ''} or a name such as SIGTERM.`);
+    if ((number === 0 && allowZero) || (number >= 1 && number <= SIGRTMAX)) return number;
+    throw new UsageError(`${what}: signal number ${trimmed} is out of range; use 1-${SIGRTMAX}${allowZero ? ' (or 0 to drop)' : ''} or a name such as SIGTERM.`);
   }
   const upper = trimmed.toUpperCase();
   const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
   const rt = /^SIGRT(MIN|MAX)(?:([+-])(\d+))?$/.exec(name);
   if (rt) {
     const offset = rt[3] ? Number(rt[3]) * (rt[2] === '-' ? -1 : 1) : 0;
-    const number = (rt[1] === 'MIN' ? realtime.min : realtime.max) + offset;
-    if (number >= realtime.min && number <= realtime.max) return number;
+    const min = rtmin();
+    const number = (rt[1] === 'MIN' ? min : SIGRTMAX) + offset;
+    if (number >= min && number <= SIGRTMAX) return number;
   } else {
     const number = (constants.signals as Record<string, number>)[name];
     if (number !== undefined) return number;
   }
-  throw new UsageError(`${what}: unknown signal "${text}"; use a name such as SIGTERM, TERM, SIGRTMIN+2, or a number 1-${realtime.max}.`);
+  throw new UsageError(`${what}: unknown signal "${text}"; use a name such as SIGTERM, TERM, SIGRTMIN+2, or a number 1-${SIGRTMAX}.`);
 }

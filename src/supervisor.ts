@@ -1,20 +1,19 @@
-// The wrapper: spawn the app, forward signals, reap everything, drain what is
-// left when the app exits, and report its status. Signals are forwarded by the
-// addon's handler before JavaScript hears of them; this file only reacts to
-// the records the handler leaves on the notify pipe.
+// The wrapper: PID 1's whole life, in five phases that read top-down in
+// supervise(): prepare, start, run until the app exits, drain, report.
+// Signals are forwarded and every child is reaped by the addon's handler
+// (native/signals.cc) before JavaScript hears of it; this file reacts to the
+// handler's event stream (src/events.ts) and decides the exit.
 import type { RunOptions } from './args.js';
 import type { DrainReport } from './drain.js';
 import { isSystemError } from './errors.js';
+import { EventStream, type HandlerConfig, type SupervisionEvent } from './events.js';
 import { describeStatus, exitCodeOf, type ExitStatus } from './exit-status.js';
-import type { Logger } from './log.js';
-import {
-  EVENT_CHILD, EVENT_DROPPED, EVENT_FORWARDED, EVENT_NO_TARGET, SIGNAL_EVENT_SIZE,
-  native, type NativeExit,
-} from './native.js';
-import { explainDeath, memoryWatch, type DeathExplanation } from './oom.js';
 import { formatDuration } from './format.js';
+import type { Logger } from './log.js';
+import { native } from './native.js';
+import { explainDeath, memoryWatch, type DeathExplanation } from './oom.js';
 import { ageMs, commandLine } from './procfs.js';
-import { setRealtimeRange, signalName } from './signals.js';
+import { signalName } from './signals.js';
 import { appEnvironment, launch, rawArguments } from './launch.js';
 
 export interface SupervisorResult {
@@ -35,199 +34,173 @@ const SIGTERM = 15;
 
 /** Runs options.command under supervision; resolves once everything is reaped. */
 export async function supervise(options: RunOptions, log: Logger): Promise<SupervisorResult> {
-  const addon = native();
-  setRealtimeRange({ min: addon.SIGRTMIN, max: addon.SIGRTMAX });
+  // 1. Prepare. Whatever can fail fails here, before the app exists.
   checkReapingPosition(options, log);
-
-  const notifyFd = addon.openNotifyPipe();
-  const rewrite: number[] = [];
-  const report: boolean[] = [];
-  for (let s = 0; s <= addon.SIGRTMAX; s++) {
-    rewrite[s] = options.rewrite.get(s) ?? s;
-    // TERM and INT arm --stop-timeout; the rest are only reported when someone
-    // reads the debug log, so the forwarding path stays free of wake-ups.
-    report[s] = s === SIGTERM || s === SIGINT || log.enabled('debug');
-  }
-  // Orphans are reaped inside the SIGCHLD handler unless their names are
-  // wanted in the log (read from /proc before the zombie goes).
-  const describe = options.warnOnReap || log.enabled('info');
-  addon.installForwarding(rewrite, report, options.processGroup, !describe);
-  if (options.parentDeathSignal !== null) addon.setParentDeathSignal(options.parentDeathSignal);
-
+  const onInternalError = (error: unknown) =>
+    log.error(`internal error, reaping and forwarding go on: ${error instanceof Error ? error.stack : String(error)}`);
+  const events = new EventStream(handlerConfig(options, log), onInternalError);
+  if (options.parentDeathSignal !== null) native().setParentDeathSignal(options.parentDeathSignal);
   const memory = memoryWatch();
+
+  // 2. Start. From the spawn on nothing may throw: the app would be abandoned.
   const [file, ...args] = options.command as [string, ...string[]];
   // Raw bytes, not the decoded strings: argv and environment need not be UTF-8.
   const command = rawArguments(options.command);
   const handedOver = launch();
   let pid: number;
   try {
-    pid = addon.spawn(command[0]!, command, appEnvironment(), true, handedOver?.ignored ?? null, handedOver?.blocked ?? null);
+    pid = native().spawn(command[0]!, command, appEnvironment(), true, handedOver?.ignored ?? null, handedOver?.blocked ?? null);
   } catch (error) {
     const { describeSpawnFailure } = await import('./spawn-failure.js');
     const failure = describeSpawnFailure(error, file);
     log.error(failure.message);
     return { exitCode: failure.exitCode, status: null, death: null, failure: failure.message, drain: null, orphansReaped: 0 };
   }
-  addon.setForwardTarget(pid);
-  // Pins the child's identity for --stop-timeout: signalProcess checks it.
-  const startTicks = addon.procStat(pid)?.startTicks ?? 0;
+  events.setMainChild(pid);
   log.info(`started ${JSON.stringify(file).slice(1, -1)} (pid ${pid})`, { event: 'start', pid, args });
-
-  // From here on PID 1 must not die: anything unexpected is logged and the
-  // loop goes on reaping and forwarding.
-  const onInternalError = (error: unknown) =>
-    log.error(`internal error, reaping and forwarding go on: ${error instanceof Error ? error.stack : String(error)}`);
+  // PID 1 must not die: anything unexpected is logged and the loop goes on.
   process.on('uncaughtException', onInternalError);
   process.on('unhandledRejection', onInternalError);
 
-  return new Promise<SupervisorResult>((resolve) => {
-    let mainStatus: ExitStatus | null = null;
-    let mainName = file;
-    let orphansReaped = 0;
-    let stopTimer: NodeJS.Timeout | undefined;
-    let leftover: Buffer = Buffer.alloc(0);
-    const childListeners = new Set<() => void>();
+  // 3. Run until the app exits. The handler forwards and reaps; we log.
+  const app = new AppWatch(pid, file, options, log, events);
+  events.listen((event) => app.handle(event));
+  const exit = await app.exited;
 
-    const onOrphan = (exit: NativeExit) => {
-      const level = options.warnOnReap ? 'warn' : 'info';
-      if (!log.enabled(level)) return;
-      const age = exit.startTicks ? ageMs(exit.startTicks) : null;
-      const name = exit.comm ? ` (${exit.comm})` : '';
-      log[level](`reaped orphan pid ${exit.pid}${name}: ${describeStatus(exit)}${age !== null ? ` after ${formatDuration(age)}` : ''}`, {
-        event: 'reap', pid: exit.pid, comm: exit.comm, exitCode: exit.exitCode,
-        signal: exit.signal === null ? null : signalName(exit.signal), ageMs: age,
-      });
-    };
+  // 4. Drain what is left, then report.
+  let death: DeathExplanation | null = null;
+  let drained: DrainReport | null = null;
+  try {
+    death = reportExit(pid, exit.name, exit.status, memory, log);
+    drained = options.drain ? await drainDescendants(options, log, events) : null;
+    events.poll();
+    if (events.dropped > 0) {
+      log.info(`${events.dropped} notify records were dropped while the event loop was busy: some orphans' names are missing from the log; counts and the exit status are exact`);
+    }
+  } catch (error) {
+    // Whatever failed, the app's status is known: report it and exit.
+    onInternalError(error);
+  }
 
-    const setMain = (exit: NativeExit | null) => {
-      if (!exit || mainStatus) return;
-      addon.clearForwardTarget(); // never signal a pid we have reaped
-      mainStatus = exit;
-      mainName = exit.comm || file;
-    };
+  // 5. Report.
+  events.close();
+  process.off('uncaughtException', onInternalError);
+  process.off('unhandledRejection', onInternalError);
+  return { exitCode: exitCodeOf(exit.status, options.expectExit), status: exit.status, death, drain: drained, orphansReaped: app.orphansReaped };
+}
 
-    const reapAll = () => {
-      // The main child first: the SIGCHLD handler may have reaped it already;
-      // if not, by pid, so that its name is read before it goes.
-      if (!mainStatus) {
-        const handled = addon.takeMainExit();
-        setMain(handled ? { ...handled, pid } : addon.reapPid(pid, true));
-      }
-      // Everything else: orphans (and the main child, should it have exited
-      // since). Without a log line to write, only their number comes back.
-      const { count, exits, main } = addon.reap(describe, pid);
-      setMain(main);
-      for (const exit of exits) onOrphan(exit);
-      orphansReaped += count + addon.takeReapedCount();
-    };
+function handlerConfig(options: RunOptions, log: Logger): HandlerConfig {
+  const rewrite: number[] = [];
+  const report: boolean[] = [];
+  for (let s = 0; s <= 64; s++) {
+    rewrite[s] = options.rewrite.get(s) ?? s;
+    // TERM and INT arm --stop-timeout; the rest are only reported when someone
+    // reads the debug log, so the forwarding path stays free of wake-ups.
+    report[s] = s === SIGTERM || s === SIGINT || log.enabled('debug');
+  }
+  // Orphans' names (read from /proc before the zombie goes) only when logged.
+  return { rewrite, report, toGroup: options.processGroup, describe: options.warnOnReap || log.enabled('info') };
+}
 
-    const onSignalEvent = (kind: number, signal: number, delivered: number, error: number, sender: number) => {
-      const from = sender > 0 ? ` from pid ${sender}` : '';
-      if (kind === EVENT_FORWARDED && error !== 0) {
-        log.warn(`could not forward ${signalName(signal)} to pid ${pid}: ${addon.errnoName(error)}`);
-      } else if (kind === EVENT_FORWARDED) {
-        const as = delivered !== signal ? ` as ${signalName(delivered)}` : '';
-        log.debug(`forwarded ${signalName(signal)}${from}${as} to ${options.processGroup ? 'process group' : 'pid'} ${pid}`);
-        if ((signal === SIGTERM || signal === SIGINT) && options.stopTimeoutMs !== null && !stopTimer) {
-          stopTimer = setTimeout(() => {
-            try {
-              escalate(signal);
-            } catch (error) {
-              onInternalError(error);
-            }
-          }, options.stopTimeoutMs);
+/** The run phase: logs what the handler did, arms --stop-timeout, notes the app's exit. */
+class AppWatch {
+  orphansReaped = 0;
+  readonly exited: Promise<{ status: ExitStatus; name: string }>;
+  #resolve!: (exit: { status: ExitStatus; name: string }) => void;
+  #stopTimer: NodeJS.Timeout | undefined;
+  #done = false;
+
+  constructor(
+    readonly pid: number,
+    readonly file: string,
+    readonly options: RunOptions,
+    readonly log: Logger,
+    readonly events: EventStream,
+  ) {
+    this.exited = new Promise((resolve) => (this.#resolve = resolve));
+  }
+
+  handle(event: SupervisionEvent): void {
+    const { log, pid } = this;
+    const from = 'sender' in event && event.sender > 0 ? ` from pid ${event.sender}` : '';
+    switch (event.kind) {
+      case 'app-exited':
+        this.#done = true;
+        clearTimeout(this.#stopTimer);
+        this.#resolve({ status: event.status, name: event.comm || this.file });
+        break;
+      case 'orphans-reaped':
+        this.orphansReaped += event.count;
+        break;
+      case 'orphan-exited':
+        this.#logOrphan(event);
+        break;
+      case 'forwarded':
+        if (event.error !== 0) {
+          log.warn(`could not forward ${signalName(event.signal)} to pid ${pid}: ${native().errnoName(event.error)}`);
+          break;
         }
-      } else if (kind === EVENT_DROPPED) {
-        log.debug(`dropped ${signalName(signal)}${from} (rewritten to 0)`);
-      } else if (kind === EVENT_NO_TARGET) {
-        log.info(`received ${signalName(signal)}${from} after the app exited; the drain goes on`);
-      }
-    };
+        log.debug(`forwarded ${signalName(event.signal)}${from}${event.delivered !== event.signal ? ` as ${signalName(event.delivered)}` : ''} to ${this.options.processGroup ? 'process group' : 'pid'} ${pid}`);
+        if (event.signal === SIGTERM || event.signal === SIGINT) this.#armStopTimeout(event.signal);
+        break;
+      case 'dropped':
+        log.debug(`dropped ${signalName(event.signal)}${from} (rewritten to 0)`);
+        break;
+      case 'after-exit':
+        log.info(`received ${signalName(event.signal)}${from} after the app exited; the drain goes on`);
+        break;
+    }
+  }
 
-    const escalate = (signal: number) => {
-      // The SIGCHLD handler may have reaped the child a moment ago.
-      reapAll();
-      if (mainStatus) return;
-      log.warn(`${commandLine(pid)} (pid ${pid}) did not exit within ${formatDuration(options.stopTimeoutMs!)} of ${signalName(signal)}; sending SIGKILL`);
+  #logOrphan(exit: Extract<SupervisionEvent, { kind: 'orphan-exited' }>): void {
+    const level = this.options.warnOnReap ? 'warn' : 'info';
+    if (!this.log.enabled(level)) return;
+    const age = exit.startTicks ? ageMs(exit.startTicks) : null;
+    const name = exit.comm ? ` (${exit.comm})` : '';
+    this.log[level](`reaped orphan pid ${exit.pid}${name}: ${describeStatus(exit.status)}${age !== null ? ` after ${formatDuration(age)}` : ''}`, {
+      event: 'reap', pid: exit.pid, comm: exit.comm, exitCode: exit.status.exitCode,
+      signal: exit.status.signal === null ? null : signalName(exit.status.signal), ageMs: age,
+    });
+  }
+
+  /** --stop-timeout: SIGKILL through the pidfd opened at spawn if TERM/INT did not end the app. */
+  #armStopTimeout(signal: number): void {
+    const timeoutMs = this.options.stopTimeoutMs;
+    if (timeoutMs === null || this.#stopTimer || this.#done) return;
+    this.#stopTimer = setTimeout(() => {
+      this.events.poll(); // the handler may have reaped it a moment ago
+      if (this.#done) return;
+      this.log.warn(`${commandLine(this.pid)} (pid ${this.pid}) did not exit within ${formatDuration(timeoutMs)} of ${signalName(signal)}; sending SIGKILL`);
       try {
-        // Through a pidfd checked against its start time: never a reused pid.
-        if (options.processGroup) process.kill(-pid, SIGKILL);
-        else addon.signalProcess(pid, startTicks, SIGKILL);
+        native().signalMainChild(SIGKILL);
       } catch (error) {
-        log.warn(`could not SIGKILL pid ${pid}: ${isSystemError(error) ? error.code : String(error)}`);
+        this.log.warn(`could not SIGKILL pid ${this.pid}: ${isSystemError(error) ? error.code : String(error)}`);
       }
-    };
+    }, timeoutMs);
+  }
+}
 
-    let finishing = false;
-    const onMainExit = async (status: ExitStatus) => {
-      finishing = true;
-      clearTimeout(stopTimer);
-      let death: DeathExplanation | null = null;
-      let report: DrainReport | null = null;
-      try {
-        death = explainDeath(pid, mainName, status, memory);
-        const fields = {
-          event: 'exit', pid, comm: mainName, exitCode: status.exitCode,
-          signal: status.signal === null ? null : signalName(status.signal),
-          oomKilled: death?.oomKilled ?? false, memoryLimitBytes: death?.memoryLimitBytes ?? null,
-        };
-        if (death) log.notice(death.message, fields);
-        else log.info(`${mainName} (pid ${pid}) ${describeStatus(status)}`, fields);
+/** Logs how the app ended, and why when it was killed. */
+function reportExit(pid: number, name: string, status: ExitStatus, memory: ReturnType<typeof memoryWatch>, log: Logger): DeathExplanation | null {
+  const death = explainDeath(pid, name, status, memory);
+  const fields = {
+    event: 'exit', pid, comm: name, exitCode: status.exitCode,
+    signal: status.signal === null ? null : signalName(status.signal),
+    oomKilled: death?.oomKilled ?? false, memoryLimitBytes: death?.memoryLimitBytes ?? null,
+  };
+  if (death) log.notice(death.message, fields);
+  else log.info(`${name} (pid ${pid}) ${describeStatus(status)}`, fields);
+  return death;
+}
 
-        if (options.drain) {
-          const { drain } = await import('./drain.js');
-          report = await drain({
-            signal: options.drainSignal,
-            graceMs: options.graceMs,
-            log,
-            reapAll: () => reapAll(),
-            onChildEvent: (listener) => {
-              childListeners.add(listener);
-              return () => childListeners.delete(listener);
-            },
-          });
-        } else {
-          reapAll();
-        }
-      } catch (error) {
-        // Whatever failed, the app's status is known: report it and exit.
-        onInternalError(error);
-      }
-      addon.unwatchNotify();
-      process.off('uncaughtException', onInternalError);
-      process.off('unhandledRejection', onInternalError);
-      resolve({ exitCode: exitCodeOf(status, options.expectExit), status, death, drain: report, orphansReaped });
-    };
-
-    const onData = (error: Error | null, chunk: Buffer) => {
-      try {
-        if (error) log.error(`notify pipe failed: ${error.message}; reaping may stall`);
-        const data = leftover.length ? Buffer.concat([leftover, chunk]) : chunk;
-        let childEvent = false;
-        let offset = 0;
-        for (; offset + SIGNAL_EVENT_SIZE <= data.length; offset += SIGNAL_EVENT_SIZE) {
-          const kind = data[offset]!;
-          if (kind === EVENT_CHILD) childEvent = true;
-          else onSignalEvent(kind, data[offset + 1]!, data[offset + 2]!, data.readInt32LE(offset + 4), data.readInt32LE(offset + 8));
-        }
-        leftover = data.subarray(offset);
-        if (childEvent) {
-          reapAll();
-          for (const listener of childListeners) listener();
-        }
-      } catch (error) {
-        // Logged; the next SIGCHLD reaps again (zombies wait, they are not lost).
-        onInternalError(error);
-      }
-      if (mainStatus && !finishing) void onMainExit(mainStatus);
-    };
-
-    // The notify pipe is the only thing that keeps the loop alive (and wakes
-    // it): no timer runs while the app does.
-    addon.watchNotify(notifyFd, onData);
-
-    // The child may have exited before the pipe was watched.
-    onData(null, Buffer.from([EVENT_CHILD, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+async function drainDescendants(options: RunOptions, log: Logger, events: EventStream): Promise<DrainReport> {
+  const { drain } = await import('./drain.js');
+  return drain({
+    signal: options.drainSignal,
+    graceMs: options.graceMs,
+    log,
+    reapAll: () => events.poll(),
+    onChildEvent: (listener) => events.onWake(listener),
   });
 }
 
