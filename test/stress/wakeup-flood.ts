@@ -9,9 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { childrenOf, run } from '../fixtures/harness.js';
+import { REAPER, childrenOf, run } from '../fixtures/harness.js';
 import { parseSignal } from '../../dist/signals.js';
-import { STRESS_FIXTURES, helper, killOnTeardown, reaperArgv, record, within } from './fixtures/common.js';
+import { STRESS_FIXTURES, helper, killOnTeardown, record, within } from './fixtures/common.js';
 
 const sigflood = helper('sigflood');
 const SIGNALS = 8000;
@@ -24,8 +24,10 @@ for (const verbose of [false, true]) {
   t.test(`${mode}: main thread stalled, ${SIGNALS} queued signals overflow the notify pipe, the app exits: reaper exits with its status`, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'reaper-flood-'));
     const trigger = join(dir, 'stall-now');
-    const reaper = run(reaperArgv([...(verbose ? ['-v'] : []), '-r', `${dropped}:0`, '--', 'python3', join(STRESS_FIXTURES, 'exit-on-usr1.py')],
-      `--import=${join(STRESS_FIXTURES, 'stall.mjs')}`), { env: { STALL_TRIGGER: trigger } });
+    // The stall is loaded into reaper's own Node with --import (NODE_OPTIONS
+    // is the app's, never PID 1's).
+    const reaper = run([process.execPath, '--import', join(STRESS_FIXTURES, 'stall.mjs'), REAPER, ...(verbose ? ['-v'] : []),
+      '-r', `${dropped}:0`, '--', 'python3', join(STRESS_FIXTURES, 'exit-on-usr1.py')], { env: { STALL_TRIGGER: trigger } });
     killOnTeardown(t, reaper);
     await within(reaper.waitFor(/^ready \d+/, 'stdout'), 15_000, 'app ready');
     const [app] = childrenOf(reaper.initPid());
