@@ -3,7 +3,8 @@
 // JavaScript stubs bin/reaper and docker/reaper-docker-init, as esbuild puts
 // its binary in place of its bin stub. It never fails the install: where no
 // launcher runs here, the stubs stay and reaper falls back to starting node
-// again (src/launch.ts). A git checkout keeps its tracked stubs.
+// again (src/launch.ts). A git checkout keeps its tracked stubs. Then it
+// makes V8's code cache for the bundle.
 const { copyFileSync, existsSync, renameSync, rmSync } = require('node:fs');
 const { spawnSync } = require('node:child_process');
 const { join } = require('node:path');
@@ -28,7 +29,19 @@ function install(target) {
   }
 }
 
-if (launcher && process.platform === 'linux' && !existsSync(join(root, '.git'))) {
-  install(join(root, 'bin', 'reaper'));
-  install(join(root, 'docker', 'reaper-docker-init'));
+// V8's code cache for the bundle (scripts/bundle-cli.js), made by one run of
+// the bin as users run it, so the cache fits the node and flags it runs with.
+function writeCodeCache() {
+  const { NODE_OPTIONS, ...env } = process.env;
+  const run = spawnSync(join(root, 'bin', 'reaper'), ['--', process.execPath, '-e', '0'],
+    { encoding: 'utf8', timeout: 30000, env: { ...env, REAPER_CODE_CACHE: 'write' } });
+  if (run.status !== 0) process.stderr.write(`reaper-init: no code cache for reaper's start (${run.error?.message ?? run.stderr.trim()})\n`);
+}
+
+if (process.platform === 'linux' && !existsSync(join(root, '.git'))) {
+  if (launcher) {
+    install(join(root, 'bin', 'reaper'));
+    install(join(root, 'docker', 'reaper-docker-init'));
+  }
+  writeCodeCache();
 }

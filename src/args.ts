@@ -220,7 +220,7 @@ export const OPTIONS: OptionSpec[] = [
  * project's own scripts and tests (docker-up.sh, node-versions.sh, prebuilds.sh,
  * .ci/run, the stress suite, drain tests), which pass through reaper's environment.
  */
-const OTHER_VARIABLES = ['REAPER_ZOMBIES_MAX', 'REAPER_HANDLE_SIGNALS', 'REAPER_CLI'];
+const OTHER_VARIABLES = ['REAPER_ZOMBIES_MAX', 'REAPER_HANDLE_SIGNALS', 'REAPER_CLI', 'REAPER_CODE_CACHE'];
 const PROJECT_VARIABLES = /^REAPER_(DOCKER_\w+|STRESS_\w+|REQUIRE_DOCKER|NODES|PREBUILD_SCRATCH|RACE_MARKER)$/;
 
 function editDistance(a: string, b: string): number {

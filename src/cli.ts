@@ -80,6 +80,8 @@ async function main(): Promise<number> {
     const result = await supervise(options, log);
     // Everything is reaped and logged (log writes are synchronous). Node's
     // exit path would restore terminal modes and abort on a hung-up terminal.
+    // The install step's run makes V8's code cache for the next starts (scripts/bundle-cli.js).
+    (globalThis as { [key: symbol]: (() => void) | undefined })[Symbol.for('reaper.writeCodeCache')]?.();
     return native().exitNow(result.exitCode);
   } catch (error) {
     const exitCode = (error as { exitCode?: number }).exitCode ?? 1;

@@ -74,7 +74,7 @@ t.test('from a clean clone: the tarball holds both prebuilds, installs without a
     // reaper.glibc.node: the name src/native.ts loads directly, without node-gyp-build's scans.
     for (const file of ['reaper.glibc.node', 'reaper-launcher']) t.ok(listing.includes(`package/prebuilds/linux-${arch}/${file}`), `prebuilds/linux-${arch}/${file}`);
   }
-  for (const path of ['LICENSE', 'README.md', 'dist/cli.cjs', 'dist/zombies-cli.js', 'dist/index.js', 'register.cjs']) t.ok(listing.includes(`package/${path}`), path);
+  for (const path of ['LICENSE', 'README.md', 'dist/cli.cjs', 'dist/cli-main.cjs', 'dist/zombies-cli.js', 'dist/index.js', 'register.cjs']) t.ok(listing.includes(`package/${path}`), path);
   t.notOk(listing.some((path) => /^package\/(build|test|src|\.ci)\//.test(path)), 'no build/, test/, src/ or .ci/');
 
   const bin = minimalPath();
@@ -94,6 +94,7 @@ t.test('from a clean clone: the tarball holds both prebuilds, installs without a
   const elf = (path: string) => readFileSync(path).subarray(0, 4).toString('latin1') === '\x7fELF';
   t.ok(elf(binPath('reaper')), 'node_modules/.bin/reaper is the native launcher');
   t.ok(elf(join(pkg, 'docker', 'reaper-docker-init')), 'so is docker/reaper-docker-init');
+  t.ok(readdirSync(join(pkg, 'dist')).some((name) => /^cli-main\.\d+-\d+\.cache$/.test(name)), "and V8's code cache for the bundle was made");
   const inProject = (command: string, args: string[]) => sh(command, args, { cwd: project, env });
 
   const reaper = inProject(binPath('reaper'), ['--', 'sh', '-c', 'exit 3']);
