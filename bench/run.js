@@ -279,6 +279,9 @@ async function main() {
   for (const built of ['dist/cli.cjs', 'build/Release/reaper-launcher']) {
     if (!existsSync(join(ROOT, built))) throw new Error(`${built} is missing: npm run build first`);
   }
+  // What the install step does (bin/install.cjs): V8's code cache for the bundle, as installs have it.
+  spawnSync(INITS.find((init) => init.name === 'reaper').argv[0], ['--', process.execPath, '-e', '0'],
+    { env: { ...process.env, REAPER_CODE_CACHE: 'write' }, stdio: 'inherit' });
 
   for (let rep = 0; rep < config.reps; rep++) {
     log(`repetition ${rep + 1}/${config.reps}: startup`);

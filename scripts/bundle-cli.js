@@ -11,7 +11,11 @@
 // another bundle (the name carries its size and mtime) or of another V8 (V8
 // rejects it): the bundle is compiled as usual.
 import { build } from 'esbuild';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+
+// A new bundle: caches of the old one would never match again.
+const dist = new URL('../dist/', import.meta.url);
+for (const name of readdirSync(dist)) if (/^cli-main\..*\.cache$/.test(name)) rmSync(new URL(name, dist));
 
 await build({
   entryPoints: [new URL('../dist/cli.js', import.meta.url).pathname],
