@@ -21,6 +21,8 @@ t.teardown(() => rmSync(work, { recursive: true, force: true }));
 const forms = {
   launcher: [LAUNCHER],
   fallback: [node, REAPER],
+  // The bin as packed (npm install --ignore-scripts keeps it): #!/usr/bin/env node, then the fallback.
+  'JS bin stub': [join(ROOT, 'bin', 'reaper')],
 } as const;
 // Marks the process as launched, so dist/cli.cjs does not start node again:
 // reaper as it was before the launcher, with NODE_OPTIONS applied to PID 1.
