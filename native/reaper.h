@@ -98,8 +98,8 @@ constexpr uint8_t kEventForwarded = 2;  // forwarded (or failed to: see value)
 constexpr uint8_t kEventDropped = 3;    // rewritten to 0 by the user
 constexpr uint8_t kEventNoTarget = 4;   // arrived after the main child was reaped
 constexpr uint8_t kEventExited = 5;     // a child was reaped (main child, or a described orphan)
-constexpr uint8_t kEventStopped = 6;    // reserved: a child stopped (job control)
-constexpr uint8_t kEventContinued = 7;  // reserved: a child continued
+constexpr uint8_t kEventStopped = 6;    // the main child stopped (signal: the stop signal)
+constexpr uint8_t kEventContinued = 7;  // the main child continued
 
 struct ForwardingConfig {
   int rewrite[kMaxSignal + 1];  // rewrite[s] = signal to send for s; 0 drops it
@@ -119,9 +119,11 @@ struct Facts {
 };
 
 // Creates the notify pipe and installs the handler for every catchable
-// signal except the fault signals (and glibc's internal ones); SIGTTIN and
-// SIGTTOU are ignored. Returns the pipe's read end (non-blocking), or -errno
-// with *failed_call naming the call that failed.
+// signal but SIGCHLD's forwarding (and glibc's internal ones). Fault-named
+// signals another process sends are forwarded like the rest; reaper's own
+// faults end it as they would without the handler. Below PID 1 reaper also
+// stops and continues with its app (job control). Returns the pipe's read
+// end (non-blocking), or -errno with *failed_call naming the call that failed.
 int install_handler(const ForwardingConfig& config, const char** failed_call);
 // The main child exists: forward to it (signals that arrived before are sent
 // now, as many times as they arrived) and reap it when it exits.

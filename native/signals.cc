@@ -42,6 +42,11 @@ std::atomic<bool> g_main_exited{false};  // set after g_main_status and g_main_c
 char g_main_comm[kCommSize];
 std::atomic<uint64_t> g_orphans_reaped{0};
 std::atomic<uint64_t> g_events_dropped{0};
+std::atomic<bool> g_main_stopped{false};  // the main child is stopped (its last stop/continue record)
+std::atomic<int> g_suspended_with{0};     // a stop signal left at SIG_DFL while reaper suspends itself
+bool g_job_control = false;               // below PID 1: reaper stops and continues with its app
+struct sigaction g_action;                // ours, to put back after a suspension
+struct sigaction g_previous[kMaxSignal + 1];  // what was there before ours (Node's SIGSEGV handler)
 
 void notify(const Event& event) {
   // A full pipe means JavaScript has a wake-up queued already: it reads the
@@ -77,10 +82,52 @@ void record_main_exit(const Exit& exit) {
   notify_exit(exit);
 }
 
+bool is_terminal_stop(int signal) {
+  return signal == SIGTSTP || signal == SIGTTIN || signal == SIGTTOU;
+}
+
+// Job control, as a shell does for its jobs: reaper stops with the signal
+// that stopped (or was sent for) its app, so that the shell above sees its
+// job stopped and prints its prompt. Before that, the terminal goes back to
+// reaper's group if the app had it (every signal is blocked in the handler,
+// so the background tcsetpgrp raises no SIGTTOU). The stop signal is sent
+// with its default action for the moment: the kernel then applies its own
+// rules (an orphaned group is not stopped) and the shell's wait sees the
+// app's signal (128+SIGTSTP). The next handler call puts ours back.
+void suspend_self(int stop_signal) {
+  if (!g_job_control) return;
+  pid_t main = g_main.load();
+  if (main > 0 && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == main) tcsetpgrp(STDIN_FILENO, getpgrp());
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(stop_signal, &dfl, nullptr);
+  g_suspended_with.store(stop_signal);
+  kill(getpid(), stop_signal);
+}
+
+void end_suspension() {
+  int signal = g_suspended_with.exchange(0);
+  if (signal != 0) sigaction(signal, &g_action, nullptr);
+}
+
+// Stopped and continued records of the main child (waitid without WEXITED
+// leaves its exit to reap_one).
+void check_main_stopped(pid_t main, bool may_suspend) {
+  for (int i = 0; i < 2; i++) {
+    siginfo_t info = {};
+    if (waitid(P_PID, static_cast<id_t>(main), &info, WSTOPPED | WCONTINUED | WNOHANG | __WALL) < 0 || info.si_pid == 0) return;
+    bool stopped = info.si_code == CLD_STOPPED || info.si_code == CLD_TRAPPED;
+    g_main_stopped.store(stopped);
+    notify_signal(stopped ? kEventStopped : kEventContinued, stopped ? info.si_status : SIGCONT, 0, 0, main);
+    if (stopped && may_suspend && is_terminal_stop(info.si_status)) suspend_self(info.si_status);
+  }
+}
+
 void reap_children() {
   pid_t main = g_main.load();
   // Until the main child is known its exit could pass for an orphan's.
   if (main == 0) return;
+  if (!g_main_exited.load()) check_main_stopped(main, true);
   Exit exit;
   // The main child first, by pid, so that its name is read before it goes.
   if (!g_main_exited.load() && reap_one(main, true, &exit) > 0) record_main_exit(exit);
@@ -132,23 +179,83 @@ void forward(int signal, pid_t sender) {
     notify_signal(kEventNoTarget, signal, 0, 0, sender);
     return;
   }
-  int error = -send_to_main(pid, to);
+  int error;
+  if (signal == SIGCONT && g_main_stopped.load() && !g_config.to_group) {
+    // Resume the whole group the terminal stopped (a shell and its
+    // children), not only the app; kill(-pid) also reaches the app.
+    error = kill(-pid, to) < 0 ? errno : 0;
+  } else {
+    error = -send_to_main(pid, to);
+  }
   if (error != 0 || g_config.report[signal]) notify_signal(kEventForwarded, signal, to, error, sender);
   // Let the woken app run now: on a shared CPU it would otherwise wait for
   // us to finish the event-loop turn the signal interrupted.
   sched_yield();
 }
 
-void on_signal(int signal, siginfo_t* info, void*) {
+bool is_fault_named(int signal) {
+  switch (signal) {
+    case SIGILL: case SIGTRAP: case SIGABRT: case SIGBUS: case SIGFPE: case SIGSEGV: case SIGSYS:
+      return true;
+  }
+  return false;
+}
+
+// A fault of reaper's own: the kernel raised it (si_code > 0) for an
+// instruction of ours, or reaper aborted itself. It ends reaper as it would
+// without us: through the handler that was there before (Node's WebAssembly
+// trap handler on SIGSEGV, which resumes a trapped wasm instruction and
+// otherwise crashes the process itself), or with the default action, raised
+// again: pending until we return, then fatal. A re-executed faulting
+// instruction faults again with the default action, which the kernel forces
+// even on a namespace's PID 1.
+void end_with_fault(int signal, siginfo_t* info, void* context) {
+  const struct sigaction& previous = g_previous[signal];
+  if (previous.sa_flags & SA_SIGINFO) {
+    if (previous.sa_sigaction) return previous.sa_sigaction(signal, info, context);
+  } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+    return previous.sa_handler(signal);
+  }
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(signal, &dfl, nullptr);
+  raise(signal);
+}
+
+void on_signal(int signal, siginfo_t* info, void* context) {
   int saved_errno = errno;
-  if (signal == SIGCHLD) {
+  end_suspension();
+  // Sent by reaper to itself (a thread's tgkill, V8's SIGPROF sampler,
+  // abort()) or raised by the kernel for our own act (SIGPIPE on a broken log
+  // pipe, SIGXFSZ): it is about reaper, not for the app.
+  bool own = info->si_code <= 0 && info->si_pid == getpid();
+  if (is_fault_named(signal) && (info->si_code > 0 || own)) {
+    end_with_fault(signal, info, context);
+  } else if (signal == SIGCHLD) {
     reap_children();
-  } else if (info->si_code <= 0 && info->si_pid == getpid()) {
-    // Sent by reaper to itself (a thread's tgkill, V8's SIGPROF sampler) or
-    // raised by the kernel for our own act (SIGPIPE on a broken log pipe,
-    // SIGXFSZ): it is about reaper, not for the app.
+  } else if (own) {
+    // Our own suspension, delivered to the handler because another signal
+    // put ours back first: suspend again.
+    if (is_terminal_stop(signal)) suspend_self(signal);
+  } else if ((signal == SIGTTIN || signal == SIGTTOU) && info->si_code == SI_KERNEL) {
+    // The terminal's answer to reaper's own access from the background (a
+    // log line with TOSTOP): ignore these from now on, as tini always does,
+    // so the access goes through instead of being restarted in a loop.
+    struct sigaction ignore = {};
+    ignore.sa_handler = SIG_IGN;
+    sigaction(signal, &ignore, nullptr);
   } else {
+    if (signal == SIGCONT && g_job_control) {
+      // A shell's fg or bg. Take the news about the app first, then give it
+      // the terminal back if the shell gave it to us (fg), never otherwise.
+      pid_t main = g_main.load();
+      if (main > 0 && !g_main_exited.load()) check_main_stopped(main, false);
+      if (main > 0 && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) tcsetpgrp(STDIN_FILENO, main);
+    }
     forward(signal, info->si_code == SI_USER || info->si_code == SI_QUEUE ? info->si_pid : 0);
+    // Sent by kill or typed (^Z while reaper has the terminal): reaper
+    // suspends itself after its app, as a shell's job would.
+    if (is_terminal_stop(signal)) suspend_self(signal);
   }
   errno = saved_errno;
 }
@@ -158,10 +265,6 @@ bool is_forwardable(int signal) {
   switch (signal) {
     case SIGKILL: case SIGSTOP:                 // cannot be caught
     case SIGCHLD:                                // ours: it drives reaping
-    case SIGSEGV: case SIGBUS: case SIGFPE:      // synchronous faults belong
-    case SIGILL: case SIGABRT: case SIGTRAP:     // to the thread that caused
-    case SIGSYS:                                 // them (and V8's trap handler)
-    case SIGTTIN: case SIGTTOU:                  // ignored, as tini does
       return false;
   }
   // glibc reserves 32 and 33 for its threads (musl 32 to 34).
@@ -191,19 +294,17 @@ int install_handler(const ForwardingConfig& config, const char** failed_call) {
   g_notify_write = fds[1];
   g_config = config;
 
-  struct sigaction ignore = {};
-  ignore.sa_handler = SIG_IGN;
-  // A PID 1 that writes a log line to a terminal it gave away must not stop.
-  if (sigaction(SIGTTIN, &ignore, nullptr) < 0) return -errno;
-  if (sigaction(SIGTTOU, &ignore, nullptr) < 0) return -errno;
+  // A namespace's PID 1 cannot stop, and keeps the terminal with its app.
+  g_job_control = getpid() != 1;
 
-  struct sigaction action = {};
+  struct sigaction& action = g_action;
+  action = {};
   action.sa_sigaction = on_signal;
   action.sa_flags = SA_SIGINFO | SA_RESTART;
   sigfillset(&action.sa_mask);  // one handler at a time per thread keeps the state simple
   for (int s = 1; s <= kMaxSignal; s++) {
     if (!is_forwardable(s) && s != SIGCHLD) continue;
-    if (sigaction(s, &action, nullptr) < 0) return -errno;
+    if (sigaction(s, &action, &g_previous[s]) < 0) return -errno;
   }
   return fds[0];
 }

@@ -1,6 +1,7 @@
 // reaper [options] [--] <program> [args...]
 // Parses the command line, hands over to the supervisor and exits with the
-// child's status. Usage errors are one line on stderr and exit status 2.
+// child's status. Usage errors are one line on stderr and exit status 2, or 1
+// under tini's and dumb-init's names, as those tools exit.
 import { basename } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { helpText, parseInvocation, unknownVariables, type Flavour } from './args.js';
@@ -37,14 +38,15 @@ function versionLine(): string {
 
 async function main(): Promise<number> {
   relaunchIfShaped((message) => process.stderr.write(`reaper: ${message}\n`));
+  // Through the launcher, argv[1] is the bundle: the name called is in its marker.
+  const flavour = flavourOf(launch()?.argv0 ?? process.argv[1]);
   let invocation;
   try {
-    // Through the launcher, argv[1] is the bundle: the name called is in its marker.
-    invocation = parseInvocation(process.argv.slice(2), process.env, flavourOf(launch()?.argv0 ?? process.argv[1]));
+    invocation = parseInvocation(process.argv.slice(2), process.env, flavour);
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`reaper: ${error.message}\n`);
-      return 2;
+      return flavour === 'reaper' ? 2 : 1;
     }
     // A real-time signal name needs the addon (the C library's SIGRTMIN).
     if (error instanceof ReaperError) {
@@ -53,12 +55,15 @@ async function main(): Promise<number> {
     }
     throw error;
   }
+  // dumb-init prints its help and version on stderr; tini and reaper on stdout.
+  // A function: touching process.stdout makes the fd the app shares non-blocking.
+  const answer = () => (flavour === 'dumb-init' ? process.stderr : process.stdout);
   if (invocation.action === 'help') {
-    process.stdout.write(helpText(packageJson().version));
+    answer().write(helpText(packageJson().version));
     return 0;
   }
   if (invocation.action === 'version') {
-    process.stdout.write(versionLine());
+    answer().write(versionLine());
     return 0;
   }
   if (invocation.action === 'license') {

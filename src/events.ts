@@ -21,7 +21,7 @@ export type SupervisionEvent =
   | { kind: 'orphans-reaped'; count: number; total: number }
   /** The app was reaped. Exactly once, from the facts. */
   | { kind: 'app-exited'; status: ExitStatus; comm: string }
-  /** Reserved for job control: the app stopped or continued. */
+  /** The app stopped (signal: which stop signal) or continued (job control). */
   | { kind: 'stopped' | 'continued'; pid: number; signal: number };
 
 export interface HandlerConfig {
@@ -128,6 +128,8 @@ export class EventStream {
         this.#emit({ kind: 'forwarded', signal, delivered: data[at + layout.delivered]!, sender: pid, error: value });
       } else if (kind === kinds.dropped) {
         this.#emit({ kind: 'dropped', signal, sender: pid });
+      } else if (kind === kinds.stopped || kind === kinds.continued) {
+        this.#emit({ kind: kind === kinds.stopped ? 'stopped' : 'continued', pid, signal });
       } else if (kind === kinds.noTarget) {
         this.#emit({ kind: 'after-exit', signal, sender: pid });
       } else if (kind === kinds.exited && pid !== this.#mainPid) {

@@ -57,6 +57,9 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     return { exitCode: failure.exitCode, status: null, death: null, failure: failure.message, drain: null, orphansReaped: 0 };
   }
   events.setMainChild(pid);
+  // Release the start directory, as dumb-init does: PID 1 must not keep a
+  // mount busy. The app started in it already; nothing below reads a relative path.
+  process.chdir('/');
   log.info(`started ${JSON.stringify(file).slice(1, -1)} (pid ${pid})`, { event: 'start', pid, args });
   // PID 1 must not die: anything unexpected is logged and the loop goes on.
   process.on('uncaughtException', onInternalError);
@@ -148,6 +151,12 @@ class AppWatch {
         break;
       case 'after-exit':
         log.info(`received ${signalName(event.signal)}${from} after the app exited; the drain goes on`);
+        break;
+      case 'stopped':
+        log.debug(`pid ${pid} stopped by ${signalName(event.signal)}`);
+        break;
+      case 'continued':
+        log.debug(`pid ${pid} continued`);
         break;
     }
   }
