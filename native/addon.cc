@@ -88,16 +88,16 @@ Napi::Object status_object(Napi::Env env, int status) {
   return o;
 }
 
-// spawn(file, args, env, foreground, ignored, blocked) -> pid; file, args
-// and env are Buffers (or strings); ignored and blocked are BigInts, or null
-// to start the app from default signal state.
+// spawn(file, args, env, foreground, ignored, blocked, newSession) -> pid;
+// file, args and env are Buffers (or strings); ignored and blocked are
+// BigInts, or null to start the app from default signal state.
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string file = bytes(info[0]);
   std::vector<std::string> args = byte_list(info[1]);
   std::vector<std::string> environment = byte_list(info[2]);
   std::vector<char*> argv = c_list(args), envp = c_list(environment);
-  reaper::SpawnRequest request{file.c_str(), argv.data(), envp.data(), info[3].ToBoolean(), false, 0, 0};
+  reaper::SpawnRequest request{file.c_str(), argv.data(), envp.data(), info[3].ToBoolean(), false, 0, 0, info[6].ToBoolean()};
   request.inherit = signal_bits(info[4], &request.ignored) && signal_bits(info[5], &request.blocked);
 
   int exec_errno = 0;
@@ -316,7 +316,7 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
 
 // Bump with every change to the export table below (src/native.ts checks it):
 // a prebuild from another reaper version must fail at load, not mid-run.
-constexpr int kBindingVersion = 4;
+constexpr int kBindingVersion = 5;
 
 // The notify pipe's record layout (struct reaper::Event), so that JavaScript
 // decodes it from the one definition.

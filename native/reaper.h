@@ -27,12 +27,13 @@ struct SpawnRequest {
   const char* file;      // looked up in PATH when it has no slash
   char* const* argv;     // NULL-terminated
   char* const* envp;     // NULL-terminated
-  bool foreground;       // make the child's group the terminal's foreground group
+  bool foreground;       // make the child's group the terminal's foreground group (if reaper's is)
   // The signal state reaper's own parent gave (bit N-1 for signal N), handed
   // on as tini does; without inherit (not known) the app starts from defaults.
   bool inherit;
   uint64_t ignored;
   uint64_t blocked;
+  bool new_session;      // setsid() instead of a process group (dumb-init's default)
 };
 
 // Starts the program in its own process group with default signal state and

@@ -10,8 +10,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "reaper.h"
@@ -22,19 +24,31 @@ namespace {
 struct ChildArgs {
   const SpawnRequest* request;
   volatile int exec_errno;  // written by the child only when exec fails
+  bool take_terminal;       // new_session: reaper gave up its terminal for the app
 };
 
 int child_main(void* raw) {
   ChildArgs* args = static_cast<ChildArgs*>(raw);
   const SpawnRequest& request = *args->request;
+  const bool take_terminal = args->take_terminal;
 
-  // Own process group: signals for the group (-g, the terminal's ^C) then
-  // reach the app and its helpers, never reaper.
-  setpgid(0, 0);
-  if (request.foreground && isatty(STDIN_FILENO)) {
+  if (request.new_session) {
+    // dumb-init's mode: a session of its own, with the terminal reaper gave
+    // up (spawn_child); without it (reaper was not the session leader) the
+    // app has no controlling terminal, as under dumb-init.
+    setsid();
+    if (take_terminal) ioctl(STDIN_FILENO, TIOCSCTTY, 0);
+  } else {
+    // The terminal goes to the app only if reaper's group has it: a reaper
+    // started in the background (`reaper -- app &`) must not take it from
+    // the shell (tini's open TODO).
+    bool foreground = request.foreground && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
+    // Own process group: signals for the group (-g, the terminal's ^C) then
+    // reach the app and its helpers, never reaper.
+    setpgid(0, 0);
     // All signals are blocked here, so SIGTTOU cannot stop a background
     // caller. ENOTTY/ENXIO (no controlling terminal) are not errors.
-    tcsetpgrp(STDIN_FILENO, getpgrp());
+    if (foreground) tcsetpgrp(STDIN_FILENO, getpgrp());
   }
 
   // Node leaves SIGPIPE and SIGXFSZ ignored and reaper catches the rest:
@@ -97,7 +111,14 @@ pid_t spawn_child(const SpawnRequest& request, int* exec_errno) {
   }
   char* stack = mapping + page;
 
-  ChildArgs args{&request, 0};
+  ChildArgs args{&request, 0, false};
+  if (request.new_session && isatty(STDIN_FILENO) && getsid(0) == getpid() && tcgetsid(STDIN_FILENO) == getpid()) {
+    // The session leader gives its terminal up so that the app's new session
+    // can take it (dumb-init does the same). The kernel sends SIGHUP and
+    // SIGCONT to the foreground group, reaper's own: sent by reaper itself,
+    // the handler does not forward them.
+    args.take_terminal = ioctl(STDIN_FILENO, TIOCNOTTY) == 0;
+  }
 
   // Block everything across the clone so that no handler of ours (or Node's)
   // runs in the child before it has reset them.

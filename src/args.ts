@@ -13,6 +13,12 @@ export interface RunOptions {
   requireSubreaper: boolean;
   /** -g: forward signals to the child's whole process group. */
   processGroup: boolean;
+  /**
+   * dumb-init's default mode (under its name; -c or DUMB_INIT_SETSID=0 turn it
+   * off): the child starts a session of its own, and its group gets SIGTERM
+   * when the child exits.
+   */
+  newSession: boolean;
   /** -e: exit codes reported as 0. */
   expectExit: Set<number>;
   /** 0 error, 1 warn, 2 info, 3 debug, 4 trace. */
@@ -54,6 +60,7 @@ export function defaults(flavour: Flavour = 'reaper'): RunOptions {
     command: [],
     requireSubreaper: false,
     processGroup: flavour === 'dumb-init',
+    newSession: flavour === 'dumb-init',
     expectExit: new Set(),
     verbosity: 1,
     warnOnReap: false,
@@ -170,7 +177,7 @@ export const OPTIONS: OptionSpec[] = [
   {
     short: 'c', long: 'single-child',
     help: 'Forward signals to the child alone (the default; for dumb-init compatibility).',
-    apply(o) { o.processGroup = false; },
+    apply(o) { o.processGroup = false; o.newSession = false; },
   },
   {
     short: 'r', long: 'rewrite', value: 'FROM:TO', env: 'REAPER_REWRITE',
@@ -254,8 +261,8 @@ function applyAnchorEnvironment(options: RunOptions, env: NodeJS.ProcessEnv): vo
   if (env.TINI_KILL_PROCESS_GROUP !== undefined) options.processGroup = true;
   if (env.TINI_VERBOSITY !== undefined) options.verbosity = parseVerbosity(env.TINI_VERBOSITY, 'TINI_VERBOSITY');
   if (env.DUMB_INIT_DEBUG === '1') options.verbosity = 3;
-  if (env.DUMB_INIT_SETSID === '0') options.processGroup = false;
-  else if (env.DUMB_INIT_SETSID === '1') options.processGroup = true;
+  if (env.DUMB_INIT_SETSID === '0') options.processGroup = options.newSession = false;
+  else if (env.DUMB_INIT_SETSID === '1') options.processGroup = options.newSession = true;
 }
 
 export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour: Flavour = 'reaper'): Invocation {

@@ -37,13 +37,16 @@ export interface EventLayout {
 }
 
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 4;
+const BINDING_VERSION = 5;
 
 export interface NativeBinding {
   bindingVersion: number;
-  /** ignored/blocked: the signal state to hand on (bit N-1 for signal N); null for defaults. */
+  /**
+   * ignored/blocked: the signal state to hand on (bit N-1 for signal N); null for defaults.
+   * newSession: setsid() for the app (dumb-init's mode), else its own process group.
+   */
   spawn(file: Buffer | string, args: Array<Buffer | string>, env: Array<Buffer | string>, foreground: boolean,
-    ignored: bigint | null, blocked: bigint | null): number;
+    ignored: bigint | null, blocked: bigint | null, newSession: boolean): number;
   /** Executes node again without NODE_* / UV_* (native/launch.h); returns only by throwing. */
   relaunch(node: string, argv: Buffer[], env: Buffer[], argv0: string): never;
   /** Installs the handler that forwards and reaps; creates the notify pipe. */

@@ -49,7 +49,7 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
   const handedOver = launch();
   let pid: number;
   try {
-    pid = native().spawn(command[0]!, command, appEnvironment(), true, handedOver?.ignored ?? null, handedOver?.blocked ?? null);
+    pid = native().spawn(command[0]!, command, appEnvironment(), true, handedOver?.ignored ?? null, handedOver?.blocked ?? null, options.newSession);
   } catch (error) {
     const { describeSpawnFailure } = await import('./spawn-failure.js');
     const failure = describeSpawnFailure(error, file);
@@ -69,6 +69,7 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
   const app = new AppWatch(pid, file, options, log, events);
   events.listen((event) => app.handle(event));
   const exit = await app.exited;
+  if (options.newSession) signalSession(pid, options, log);
 
   // 4. Drain what is left, then report.
   let death: DeathExplanation | null = null;
@@ -186,6 +187,22 @@ class AppWatch {
         this.log.warn(`could not SIGKILL pid ${this.pid}: ${isSystemError(error) ? error.code : String(error)}`);
       }
     }, timeoutMs);
+  }
+}
+
+/**
+ * dumb-init's mode: when the app (a session leader) exits, its group gets
+ * SIGTERM (rewritten as -r says), so background jobs of a shell script are
+ * told to stop. The kernel keeps the group id while any member lives.
+ */
+function signalSession(pid: number, options: RunOptions, log: Logger): void {
+  const signal = options.rewrite.get(SIGTERM) ?? SIGTERM;
+  if (signal === 0) return;
+  try {
+    process.kill(-pid, signal);
+    log.debug(`sent ${signalName(signal)} to the app's session (process group ${pid})`);
+  } catch (error) {
+    if (!isSystemError(error) || error.code !== 'ESRCH') log.warn(`could not signal process group ${pid}: ${String(error)}`);
   }
 }
 
