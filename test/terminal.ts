@@ -1,0 +1,104 @@
+// Job control from an interactive shell, on a real pseudo-terminal: bash -i
+// (a job-control shell, as in a developer's terminal) starts reaper, and the
+// keys a user types (^Z, fg, bg, ^C) go through the terminal driver. Each
+// scenario has its negative control: the same keys under plain tini hang.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fixture, REAPER } from './fixtures/harness.js';
+
+const node = process.execPath;
+const PROMPT = 'PROMPT> $';
+type Step = [string, string];
+
+/** Plays steps against `bash --norc -i` on a new terminal; returns pty-run's status and the screen. */
+function shell(steps: Step[], timeoutSeconds = 20) {
+  const script: Step[] = [['expect', '[#$] $'], ['send', 'PS1="PROMPT> "\n'], ['expect', PROMPT], ...steps];
+  const result = spawnSync('python3', [fixture('pty-run.py'), JSON.stringify(script), '--', 'bash', '--norc', '--noprofile', '-i'], {
+    encoding: 'utf8',
+    // tap's loader must not reach reaper (it would run inside PID 1's Node).
+    env: { ...process.env, NODE_OPTIONS: '', TERM: 'dumb', PTY_RUN_TIMEOUT: String(timeoutSeconds) },
+    timeout: 120_000,
+    killSignal: 'SIGKILL',
+  });
+  return { status: result.status, screen: result.stdout.replace(/\r/g, '') };
+}
+
+/** A negative control leaves its stopped app behind: end what carries this run's marker, by pid. */
+function killMarked(marker: string): void {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker)) process.kill(Number(name), 'SIGKILL');
+    } catch {}
+  }
+}
+
+const app = (command: string, marker: string) => `${command} -- ${node} ${fixture('tty-app.js')} ${marker}\n`;
+
+// ^Z, the prompt with "Stopped", a command, fg, the app ticks again, ^C ends it, the shell goes on.
+const suspendResume = (command: string, marker: string): Step[] => [
+  ['send', app(command, marker)], ['expect', 'app ready'], ['expect', 'tick 2'],
+  ['send', '\x1a'], ['expect', 'Stopped'], ['expect', PROMPT],
+  ['send', 'echo shell-$((6*7))\n'], ['expect', 'shell-42'], ['expect', PROMPT],
+  ['send', 'fg\n'], ['expect', 'tick'],
+  ['send', '\x03'], ['expect', 'app got INT'], ['expect', PROMPT],
+  ['send', 'echo "status $?"\n'], ['expect', 'status 130'], ['send', 'exit\n'],
+];
+
+for (const mode of [[], ['-g']]) {
+  t.test(`^Z returns the prompt, fg resumes, ^C ends the app (reaper ${mode.join(' ') || 'default'})`, async (t) => {
+    const { status, screen } = shell(suspendResume(`${node} ${REAPER} ${mode.join(' ')}`, `reaper-z${mode.join('')}`));
+    t.equal(status, 0, `the whole script ran:\n${screen}`);
+    t.match(screen, /\[1\]\+\s+Stopped\s/, 'bash reports the job stopped by ^Z (SIGTSTP)');
+    t.notMatch(screen, /pty-run: never saw/);
+  });
+}
+
+t.test('negative control: under tini, ^Z leaves the terminal hanging', async (t) => {
+  const marker = 'tini-z-control';
+  const { status, screen } = shell(suspendResume('tini', marker), 4);
+  killMarked(marker);
+  t.equal(status, 99, 'the script stalls');
+  t.match(screen, /never saw 'Stopped'/, 'no prompt after ^Z');
+});
+
+t.test('bg lets the app run in the background without stopping; fg and ^C still work', async (t) => {
+  const { status, screen } = shell([
+    ['send', app(`${node} ${REAPER}`, 'reaper-bg')], ['expect', 'tick 2'],
+    ['send', '\x1a'], ['expect', 'Stopped'], ['expect', PROMPT],
+    ['send', 'bg\n'], ['expect', 'tick'],
+    ['send', 'jobs\n'], ['expect', 'Running'], ['expect', 'tick'],
+    ['send', 'fg\n'], ['expect', 'tick'],
+    ['send', '\x03'], ['expect', 'app got INT'], ['expect', PROMPT], ['send', 'exit 0\n'],
+  ]);
+  t.equal(status, 0, `the whole script ran:\n${screen}`);
+  t.notMatch(screen, /Stopped.*\n(?:.*\n)*.*Stopped/, 'stopped once (by ^Z), never again after bg');
+});
+
+// bash's `wait %1` returns 128+N when the job stops with signal N: an event to wait for.
+const killTstp = (command: string): Step[] => [
+  ['send', `${command} python3 ${fixture('rt-signals.py')} 20 18 < /dev/null &\n`], ['expect', 'ready'],
+  ['send', 'kill -TSTP %1; wait %1; echo "wait $?"\n'], ['expect', 'signal 20'], ['expect', 'wait 148'],
+];
+
+t.test('SIGTSTP sent with kill is forwarded, then reaper stops; SIGCONT resumes both', async (t) => {
+  // The app handles SIGTSTP (20) and SIGCONT (18): it keeps running, and says so.
+  const { status, screen } = shell([
+    ...killTstp(`${node} ${REAPER} --`),
+    ['send', 'jobs\n'], ['expect', '\\[1\\]\\+\\s+Stopped'],
+    // Only a running reaper can forward SIGCONT, and SIGTERM after it.
+    ['send', 'kill -CONT %1\n'], ['expect', 'signal 18'],
+    ['send', 'kill %1; wait\n'], ['expect', 'Done'], ['expect', PROMPT], ['send', 'exit 0\n'],
+  ]);
+  t.equal(status, 0, `the whole script ran:\n${screen}`);
+});
+
+t.test('negative control: under tini, a SIGTSTP sent with kill leaves tini running', async (t) => {
+  const marker = 'tini-tstp-control';
+  const { status, screen } = shell(killTstp(`tini -- env ${marker}=1`), 4);
+  killMarked(marker);
+  t.equal(status, 99, 'bash never sees the job stop');
+  t.match(screen, /signal 20/, 'the app got SIGTSTP');
+  t.match(screen, /never saw 'wait 148'/);
+});
