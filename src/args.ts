@@ -345,7 +345,8 @@ ${rows.join('\n')}
 Exit status:
   the program's exit code, or 128+N when signal N killed it (0 for codes given to -e);
   126 the program could not be executed, 127 it was not found;
-  2 reaper was invoked wrongly; 1 reaper could not start the program (e.g. fork failed).
+  2 reaper was invoked wrongly (1 when called as tini, docker-init or dumb-init);
+  1 reaper could not start the program (e.g. fork failed).
 
 Durations: 500ms, 1.5s, 1m30s, 1h (Go and docker compose syntax), or a number of seconds.
 
