@@ -4,7 +4,9 @@
 // scenario has its negative control: the same keys under plain tini hang.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fixture, REAPER } from './fixtures/harness.js';
 
 const node = process.execPath;
@@ -101,4 +103,28 @@ t.test('negative control: under tini, a SIGTSTP sent with kill leaves tini runni
   t.equal(status, 99, 'bash never sees the job stop');
   t.match(screen, /signal 20/, 'the app got SIGTSTP');
   t.match(screen, /never saw 'wait 148'/);
+});
+
+t.test("under dumb-init's name as session leader, the app's own session takes the terminal (bash -i has job control)", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'reaper-dumb-'));
+  const dumbInit = join(dir, 'dumb-init');
+  symlinkSync(REAPER, dumbInit);
+  const probe: Step[] = [
+    ['expect', '[#$] $'],
+    ['send', 'case $- in *m*) echo JOBCTL-$((6*7));; *) echo NOJOBCTL;; esac; echo "session $(($(ps -o sid= -p $$) == $$))"\n'],
+    ['expect', 'session [01]'], ['send', 'exit 7\n'],
+  ];
+  // pty-run makes its command the session leader, as docker run -t does for PID 1.
+  const play = (env: NodeJS.ProcessEnv) => spawnSync('python3', [fixture('pty-run.py'), JSON.stringify(probe), '--', node, dumbInit, 'bash', '--norc', '--noprofile', '-i'], {
+    encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', TERM: 'dumb', ...env }, timeout: 60_000, killSignal: 'SIGKILL',
+  });
+  const own = play({});
+  t.equal(own.status, 7, own.stdout);
+  t.match(own.stdout, /JOBCTL-42/, 'monitor mode: the terminal is the session\'s');
+  t.match(own.stdout, /session 1/, 'bash leads a session of its own');
+  t.notMatch(own.stdout, /no job control|cannot set terminal process group/);
+  // Control: without session mode bash stays in reaper's session.
+  const single = play({ DUMB_INIT_SETSID: '0' });
+  t.equal(single.status, 7, single.stdout);
+  t.match(single.stdout, /session 0/, 'DUMB_INIT_SETSID=0: bash in reaper\'s session');
 });
