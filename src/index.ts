@@ -1,10 +1,9 @@
-// reaper as a library. Importing this module has no side effects.
-export { supervise, type SupervisorResult } from './supervisor.js';
-export { parseInvocation, type RunOptions, type Invocation, type Flavour } from './args.js';
-export type { Logger, LevelName, LogFormat, Fields } from './log.js';
-export { exitCodeOf, describeStatus, type ExitStatus } from './exit-status.js';
-export { ReaperError, UsageError } from './errors.js';
-export type { DrainReport, DrainedProcess, DrainScope } from './drain.js';
-export type { DeathExplanation } from './oom.js';
+// reaper as a library: in-process reaping for a Node app that is its own
+// PID 1 (or a subreaper), the zombie census, and the exit-status helpers.
+// Importing this module has no side effects. The CLI's supervisor is not
+// here: it installs process-wide signal handlers and owns every child, which
+// only the reaper process itself may do (run it as the `reaper` bin).
 export { startReaper, type Reaper, type ReaperOptions, type ReaperConfig, type ReaperEvents, type ReapEvent, type ReaperStats } from './library.js';
 export { zombieCensus, census, parseCgroupPath, CENSUS_SCHEMA_VERSION, type ZombieGroup, type ZombieParent, type ParentKind, type CgroupOwner, type CensusReport } from './census.js';
+export { exitCodeOf, describeStatus, type ExitStatus } from './exit-status.js';
+export { ReaperError } from './errors.js';
