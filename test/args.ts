@@ -3,9 +3,9 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseDuration, parseInvocation, unknownVariables, type RunOptions } from '../src/args.js';
+import { parseDuration, parseInvocation, unknownVariables, type RunOptions } from '../dist/args.js';
 import { ROOT } from './fixtures/harness.js';
-import { UsageError } from '../src/errors.js';
+import { UsageError } from '../dist/errors.js';
 
 const run = (argv: string[], env: NodeJS.ProcessEnv = {}, flavour?: 'reaper' | 'tini' | 'dumb-init'): RunOptions => {
   const invocation = parseInvocation(argv, env, flavour);

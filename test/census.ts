@@ -7,8 +7,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, fixture, run, runReaper, within } from './fixtures/harness.js';
+import { ROOT, fixture, run, runReaper, teardown, until, requirePid1 } from './fixtures/harness.js';
 import { census, parseCgroupPath, zombieCensus, CENSUS_SCHEMA_VERSION, type CensusReport, type ZombieGroup } from '../dist/census.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const ZOMBIES = join(ROOT, 'dist', 'zombies-cli.js');
 const node = process.execPath;
@@ -29,32 +32,17 @@ function zombiesCli(args: string[], options: { env?: NodeJS.ProcessEnv; prefix?:
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** Polls condition until it returns a value (not undefined) or the deadline passes. */
-async function until<T>(condition: () => T | undefined, what: string, deadlineMs = 10_000): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = condition();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Waits for a readiness line, failing (not hanging) after the deadline. */
-const ready = (running: { waitFor(pattern: RegExp): Promise<RegExpMatchArray> }, pattern: RegExp, deadlineMs = 15_000) =>
-  within(running.waitFor(pattern), deadlineMs, `a line matching ${pattern}`);
-
 const groupOf = (pid: number, groups = zombieCensus()): ZombieGroup | undefined => groups.find((g) => g.parent.pid === pid);
 
 t.test('a parent that never waits: named with its command line and count', async (t) => {
   const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
-  t.teardown(() => perl.child.kill('SIGKILL'));
-  await ready(perl, /^forked$/);
+  teardown(t, perl);
+  await perl.waitFor(/^forked$/, { timeoutMs: 15_000 });
   const pid = perl.child.pid!;
   const group = await until(() => {
     const g = groupOf(pid);
     return g && g.count === 5 ? g : undefined;
-  }, 'five zombies under perl');
+  }, 10_000, 'five zombies under perl');
   t.equal(group.parent.comm, 'perl');
   t.equal(group.parent.command, `perl -e ${NEVER_WAITS}`, 'the full command line');
   t.equal(group.parent.kind, 'process', 'a live process, not an init');
@@ -72,15 +60,15 @@ t.test('a parent that never waits: named with its command line and count', async
   // Negative control: once the parent is gone, nothing is listed under it.
   perl.child.kill('SIGKILL');
   await perl.finished;
-  await until(() => (groupOf(pid) ? undefined : true), 'perl group to disappear');
+  await until(() => (groupOf(pid) ? undefined : true), 10_000, 'perl group to disappear');
   t.pass('no group under the dead parent');
 });
 
 t.test('--max: exit 1 above the threshold, 0 at or below it; env twin; option wins', async (t) => {
   const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
-  t.teardown(() => perl.child.kill('SIGKILL'));
-  await ready(perl, /^forked$/);
-  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 'five zombies');
+  teardown(t, perl);
+  await perl.waitFor(/^forked$/, { timeoutMs: 15_000 });
+  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 10_000, 'five zombies');
   // Other tests may add zombies of their own meanwhile: compare to what the census saw.
   const total = census().total;
   const above = zombiesCli(['--max', String(total + 50)]);
@@ -100,9 +88,9 @@ t.test('--max: exit 1 above the threshold, 0 at or below it; env twin; option wi
 
 t.test('--json: valid, versioned, stable schema', async (t) => {
   const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
-  t.teardown(() => perl.child.kill('SIGKILL'));
-  await ready(perl, /^forked$/);
-  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 'five zombies');
+  teardown(t, perl);
+  await perl.waitFor(/^forked$/, { timeoutMs: 15_000 });
+  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 10_000, 'five zombies');
   const out = zombiesCli(['--json']);
   t.equal(out.code, 0);
   t.equal(out.stderr, '');
@@ -133,11 +121,11 @@ t.test('under reaper as PID 1: the zombies of a killed parent are reaped (0 left
   // sh waits for perl; perl never waits for its five children. When perl is
   // killed they are re-parented to PID 1, which must reap them.
   const reaper = runReaper(['-v', '--', 'sh', '-c', `perl -e '${NEVER_WAITS}'; echo perl-gone; exec sleep 1000`]);
-  t.teardown(() => reaper.child.kill('SIGKILL'));
-  await ready(reaper, /^forked$/);
+  teardown(t, reaper);
+  await reaper.waitFor(/^forked$/, { timeoutMs: 15_000 });
   const init = reaper.initPid();
   const perlGroup = await until(() => zombieCensus().find((g) => g.count === 5 && g.parent.namespacePid !== g.parent.pid &&
-    g.parent.command?.startsWith('perl -e')), 'five zombies under perl in the namespace');
+    g.parent.command?.startsWith('perl -e')), 10_000, 'five zombies under perl in the namespace');
   t.equal(perlGroup.parent.kind, 'process');
   const perlInside = perlGroup.parent.namespacePid!;
   t.ok(perlInside > 1 && perlInside !== perlGroup.parent.pid, `perl is pid ${perlInside} in the namespace`);
@@ -152,16 +140,16 @@ t.test('under reaper as PID 1: the zombies of a killed parent are reaped (0 left
   t.equal(insideReport.groups[0]!.parent.kind, 'process');
 
   process.kill(perlGroup.parent.pid, 'SIGKILL');
-  await ready(reaper, /^perl-gone$/);
+  await reaper.waitFor(/^perl-gone$/, { timeoutMs: 15_000 });
   const reaped = await until(() => {
     const n = reaper.stderr().match(/reaped orphan pid \d+ \(perl\): exited with code 0/g)?.length ?? 0;
     return n === 5 ? n : undefined;
-  }, 'five reap lines');
+  }, 10_000, 'five reap lines');
   t.equal(reaped, 5, 'reaper logged five reaped perl orphans');
   const after = await until(() => {
     const r = zombiesCli(['--max', '0'], { prefix: enter });
     return r.code === 0 ? r : undefined;
-  }, 'no zombies inside the namespace');
+  }, 10_000, 'no zombies inside the namespace');
   t.match(after.stdout, /^no zombies \(\d+ processes scanned\)$/m);
   t.notOk(zombieCensus().some((g) => g.parent.pid === init || g.parent.pid === perlGroup.parent.pid), 'host view: none under reaper or perl');
   reaper.signal('SIGTERM');
@@ -170,13 +158,13 @@ t.test('under reaper as PID 1: the zombies of a killed parent are reaped (0 left
 
 t.test('negative control: under node as PID 1 (no init) the orphans stay zombies', async (t) => {
   const app = run([node, fixture('node-as-init.js'), 'sh', '-c', 'sleep 0.05 & sleep 0.05 & sleep 0.05 & echo spawned']);
-  t.teardown(() => app.child.kill('SIGKILL'));
-  await ready(app, /^child exited 0$/);
+  teardown(t, app);
+  await app.waitFor(/^child exited 0$/, { timeoutMs: 15_000 });
   const init = app.initPid();
   const group = await until(() => {
     const g = groupOf(init);
     return g && g.count === 3 ? g : undefined;
-  }, 'three zombies under node as PID 1');
+  }, 10_000, 'three zombies under node as PID 1');
   t.equal(group.parent.kind, 'pid1-not-init');
   t.equal(group.parent.namespacePid, 1);
   t.match(group.parent.command, /node-as-init\.js/);
@@ -214,9 +202,9 @@ t.test('usage errors: one line on stderr, exit 2, no stack trace', async (t) => 
 
 t.test('without privileges: still lists root-owned zombies', async (t) => {
   const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
-  t.teardown(() => perl.child.kill('SIGKILL'));
-  await ready(perl, /^forked$/);
-  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 'five zombies');
+  teardown(t, perl);
+  await perl.waitFor(/^forked$/, { timeoutMs: 15_000 });
+  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 10_000, 'five zombies');
   const out = zombiesCli(['--json'], { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
   t.equal(out.code, 0, `exit 0 as nobody (stderr: ${out.stderr})`);
   const report = JSON.parse(out.stdout) as CensusReport;
@@ -227,9 +215,9 @@ t.test('without privileges: still lists root-owned zombies', async (t) => {
 
 t.test('hidepid: an unprivileged census says what it cannot see', async (t) => {
   const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
-  t.teardown(() => perl.child.kill('SIGKILL'));
-  await ready(perl, /^forked$/);
-  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 'five zombies');
+  teardown(t, perl);
+  await perl.waitFor(/^forked$/, { timeoutMs: 15_000 });
+  await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 10_000, 'five zombies');
   const script = `mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "${node}" "${ZOMBIES}" --json`;
   const out = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: plainEnv });
   if (out.status !== 0 && /mount/.test(out.stderr)) {
@@ -320,19 +308,19 @@ t.test('zombies under reaper itself are called transient (reaper stopped so it c
     }
     reaper.child.kill('SIGKILL');
   });
-  await ready(reaper, /^ready$/);
+  await reaper.waitFor(/^ready$/, { timeoutMs: 15_000 });
   const pid = reaper.initPid();
   process.kill(pid, 'SIGSTOP');
   reaper.child.stdin!.write('go\n');
-  await ready(reaper, /^spawned$/);
+  await reaper.waitFor(/^spawned$/, { timeoutMs: 15_000 });
   const group = await until(() => {
     const g = groupOf(pid);
     return g && g.count === 2 ? g : undefined;
-  }, 'two zombies under the stopped reaper');
+  }, 10_000, 'two zombies under the stopped reaper');
   t.equal(group.parent.kind, 'reaper', 'recognised as reaper from its command line');
   t.match(group.advice, /^transient: reaper reaps/);
   process.kill(pid, 'SIGCONT');
-  await until(() => (groupOf(pid) ? undefined : true), 'reaper to reap them once resumed');
+  await until(() => (groupOf(pid) ? undefined : true), 10_000, 'reaper to reap them once resumed');
   t.pass('reaped once resumed');
   reaper.signal('SIGTERM');
   t.equal((await reaper.finished).code, 143);

@@ -6,7 +6,10 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fixture, runReaper } from './fixtures/harness.js';
+import { fixture, runReaper, requirePid1 } from './fixtures/harness.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const dir = mkdtempSync(join(tmpdir(), 'reaper-drain-'));
 let files = 0;

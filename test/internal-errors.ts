@@ -3,13 +3,16 @@
 // on. The fault is injected from outside (test/fixtures/fault-reap.cjs wraps
 // the addon so readEvents() throws the first times it is called).
 import t from 'tap';
-import { fixture, REAPER, run } from './fixtures/harness.js';
+import { fixture, REAPER, run, requirePid1 } from './fixtures/harness.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 t.test('readEvents() throwing: logged, and the orphans are still reaped and signals forwarded', async (t) => {
   const app = `${fixture('make-orphans.sh')} 10 && exec ${process.execPath} ${fixture('print-signals.js')}`;
   const reaper = run([process.execPath, '-r', fixture('fault-reap.cjs'), REAPER, '-w', '--', 'sh', '-c', app], { env: { FAULTS: '2' } });
   await reaper.waitFor(/^ready/);
-  t.ok(await reaper.waitForCount(/reaped orphan pid \d+ \(sleep\)/, 10, 'stderr'), 'all 10 orphans reaped after the faults');
+  t.ok(await reaper.waitFor(/reaped orphan pid \d+ \(sleep\)/, { count: 10, stream: 'stderr' }), 'all 10 orphans reaped after the faults');
   t.equal((reaper.stderr().match(/ERROR: internal error, reaping and forwarding go on: Error: injected fault in readEvents/g) ?? []).length, 2, 'both faults logged');
   reaper.signal('SIGUSR1');
   await reaper.waitFor(/^signal SIGUSR1$/);

@@ -3,7 +3,10 @@
 // release everything the reaper added, errors without a listener become
 // warnings; and reaping without /proc/<pid>/task/<tid>/children.
 import t from 'tap';
-import { childrenOf, fixture, ROOT, run, within } from './fixtures/harness.js';
+import { childrenOf, fixture, ROOT, run, within, requirePid1 } from './fixtures/harness.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const node = process.execPath;
 
@@ -78,7 +81,7 @@ for (const [what, mount] of masks) {
     await app.waitFor(/^tree ready/);
     const [top] = childrenOf(app.initPid());
     process.kill(top!, 'SIGKILL');
-    t.ok(await app.waitForCount(/^reaped \d+ sh exited with code 0$/, 5), 'all 5 orphaned helpers reaped');
+    t.ok(await app.waitFor(/^reaped \d+ sh exited with code 0$/, { count: 5 }), 'all 5 orphaned helpers reaped');
     t.match(app.stdout(), /tree exited SIGKILL/, "Node's own 'exit' event for the top process still fired");
     t.equal(childrenOf(app.initPid()).length, 0, 'no child (zombie or not) left');
     app.signal('SIGTERM');

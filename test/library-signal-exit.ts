@@ -5,8 +5,11 @@
 // bundled by esbuild (minified or not), and the orphan it left is reaped.
 import t, { type Test } from 'tap';
 import { readFileSync, rmSync } from 'node:fs';
-import { childrenOf, run, until, within, zombieChildren } from './fixtures/harness.js';
+import { childrenOf, run, until, within, zombieChildren, requirePid1 } from './fixtures/harness.js';
 import { bundle, makeProject, sourceOf, type Format, type Version } from './fixtures/exit-hook/build.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const node = process.execPath;
 const VERSIONS: Version[] = [3, 4];
@@ -28,7 +31,7 @@ async function terminate(t: Test, argv: string[], cwd: string) {
   const app = run(argv, { cwd });
   await app.waitFor(/^app ready$/);
   const init = app.initPid();
-  t.ok(await until(() => childrenOf(init).length === 0, 5000), `the orphan it left was reaped (children left: [${childrenOf(init)}], zombies: ${zombieChildren(init).length})`);
+  t.ok(await until(() => childrenOf(init).length === 0, 5000, 'the orphan it left reaped'), `the orphan it left was reaped (children left: [${childrenOf(init)}], zombies: ${zombieChildren(init).length})`);
   const sent = performance.now();
   app.signal('SIGTERM');
   // Bounded: the failure this guards against is an app that never ends.

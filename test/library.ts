@@ -1,7 +1,10 @@
 // Library mode: a Node app that is its own PID 1 reaps its orphans
 // in-process without ever stealing an exit status Node is waiting for.
 import t from 'tap';
-import { childrenOf, fixture, ROOT, run } from './fixtures/harness.js';
+import { childrenOf, fixture, ROOT, run, requirePid1 } from './fixtures/harness.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const node = process.execPath;
 
@@ -56,7 +59,7 @@ t.test('a process tree whose top is SIGKILLed leaves no zombie', async (t) => {
   // The app's only child is the tree's top (its printed pid is the namespace's).
   const [top] = childrenOf(app.initPid());
   process.kill(top!, 'SIGKILL');
-  t.ok(await app.waitForCount(/^reaped \d+ sh exited with code 0$/, 5), 'all 5 orphaned helpers reaped');
+  t.ok(await app.waitFor(/^reaped \d+ sh exited with code 0$/, { count: 5 }), 'all 5 orphaned helpers reaped');
   t.match(app.stdout(), /tree exited SIGKILL/, "Node's own 'exit' event for the top process still fired");
   app.signal('SIGTERM');
   t.equal((await app.finished).code, 143);

@@ -10,7 +10,10 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, REAPER, run, within } from './fixtures/harness.js';
+import { ROOT, REAPER, run, within, requirePid1 } from './fixtures/harness.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const node = process.execPath;
 const LAUNCHER = join(ROOT, 'build', 'Release', 'reaper-launcher');

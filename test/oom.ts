@@ -7,8 +7,11 @@ import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REAPER, run, type Running } from './fixtures/harness.js';
+import { REAPER, run, until, type Running, requirePid1 } from './fixtures/harness.js';
 import { explainDeath, parseMountinfo, readMemory, resolveMemoryCgroup, type MemoryCgroup } from '../dist/oom.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const node = process.execPath;
 const LIMIT = 128 * 1024 * 1024;
@@ -28,14 +31,6 @@ function mountOf(type: 'cgroup' | 'cgroup2', option?: string): string | null {
   const mount = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'))
     .find((m) => m.type === type && (!option || m.options.includes(option)));
   return mount ? mount.point : null;
-}
-
-async function until(condition: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** A fresh memory cgroup with the limit (and no swap), v1 if mounted, else v2; null if neither is usable. */
@@ -88,7 +83,7 @@ function createCgroup(name: string, limit: number | null, under?: string): TestC
         } catch {
           return false;
         }
-      }, `rmdir ${path}`);
+      }, 10_000, `rmdir ${path}`);
     },
   };
 }

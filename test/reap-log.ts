@@ -3,12 +3,12 @@
 // gives event "reap" lines. Two orphans: orphan-code.sh exits with code 7,
 // orphan-kill.sh is killed by SIGUSR1 (their comm is the script's name).
 import t, { type Test } from 'tap';
-import { fixture, runReaper, within, type Running } from './fixtures/harness.js';
+import { fixture, runReaper, teardown, requirePid1 } from './fixtures/harness.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const SPAWN = fixture('census/spawn-orphans.sh');
-
-const ready = (running: Running, pattern: RegExp, what: string, deadlineMs = 15_000) =>
-  within(running.waitFor(pattern), deadlineMs, what);
 
 interface ReapLine {
   time: string;
@@ -25,10 +25,10 @@ interface ReapLine {
 /** Runs spawn-orphans.sh under reaper, waits for both reap lines, stops the app. */
 async function withOrphans(t: Test, args: string[], pid1: boolean, lines: Array<[RegExp, string]>) {
   const reaper = runReaper([...args, '--', SPAWN], { pid1 });
-  t.teardown(() => reaper.child.kill('SIGKILL'));
-  await ready(reaper, /^spawned$/, 'readiness line');
+  teardown(t, reaper);
+  await reaper.waitFor(/^spawned$/, { timeoutMs: 15_000 });
   const matches: RegExpMatchArray[] = [];
-  for (const [pattern, what] of lines) matches.push(await ready(reaper, pattern, what));
+  for (const [pattern] of lines) matches.push(await reaper.waitFor(pattern, { timeoutMs: 15_000 }));
   reaper.signal('SIGTERM');
   const done = await reaper.finished;
   t.equal(done.code, 143, 'the app (sleep) was stopped by the forwarded SIGTERM');
@@ -93,8 +93,8 @@ for (const [flag, level] of [['-w', 'warn'], ['-v', 'info']] as const) {
 t.test('negative control: no reap lines at the default verbosity, or with -q -w', async (t) => {
   for (const args of [[], ['-q', '-w']]) {
     const reaper = runReaper([...args, '--', SPAWN]);
-    t.teardown(() => reaper.child.kill('SIGKILL'));
-    await ready(reaper, /^spawned$/, 'readiness line');
+    teardown(t, reaper);
+    await reaper.waitFor(/^spawned$/, { timeoutMs: 15_000 });
     // The orphans are gone once nothing but reaper and the app is left in the
     // namespace: poll /proc through the init's children (deadline, no bare sleep).
     const init = reaper.initPid();

@@ -2,7 +2,10 @@
 // subreaper: exit status, reaping, signal forwarding, exec failures, stdio.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { fixture, run, runReaper, until, zombieChildren, REAPER } from './fixtures/harness.js';
+import { fixture, run, runReaper, until, zombieChildren, REAPER, requirePid1 } from './fixtures/harness.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const node = process.execPath;
 const printSignals = [node, fixture('print-signals.js')];
@@ -55,7 +58,7 @@ t.test('as PID 1: 100 orphans are reaped, 0 zombies remain', async (t) => {
   const reaper = runReaper(['-w', '--', 'sh', '-c', `${fixture('make-orphans.sh')} 100 && exec sleep 1000`]);
   await reaper.waitFor(/orphans ready/);
   // One warning per reaped orphan: wait for the hundredth.
-  t.ok(await reaper.waitForCount(/reaped orphan pid \d+ \(sleep\): exited with code 0/, 100, 'stderr'), 'reaper logged 100 reaps');
+  t.ok(await reaper.waitFor(/reaped orphan pid \d+ \(sleep\): exited with code 0/, { count: 100, stream: 'stderr' }), 'reaper logged 100 reaps');
   t.equal((reaper.stderr().match(/reaped orphan pid \d+ \(sleep\)/g) ?? []).length, 100, '100 reap lines');
   t.same(zombieChildren(reaper.initPid()), [], 'no zombie under PID 1');
   reaper.signal('SIGTERM');
@@ -65,7 +68,7 @@ t.test('as PID 1: 100 orphans are reaped, 0 zombies remain', async (t) => {
 t.test('negative control: the same orphans under Node as PID 1 stay zombies', async (t) => {
   const init = run([node, fixture('node-as-init.js'), 'sh', '-c', `${fixture('make-orphans.sh')} 100`]);
   await init.waitFor(/child exited 0/);
-  await until(() => zombieChildren(init.initPid()).length >= 100, 20_000);
+  await until(() => zombieChildren(init.initPid()).length >= 100, 20_000, '100 zombies');
   t.equal(zombieChildren(init.initPid()).length, 100, 'every orphan is left a zombie under PID 1');
   init.signal('SIGTERM');
   await init.finished;
@@ -74,7 +77,7 @@ t.test('negative control: the same orphans under Node as PID 1 stay zombies', as
 t.test('not PID 1: reaper becomes a subreaper and reaps the orphans', async (t) => {
   const reaper = runReaper(['-w', '--', 'sh', '-c', `${fixture('make-orphans.sh')} 50 && echo "pid=$$" && exec sleep 1000`], { pid1: false });
   const [, pid] = (await reaper.waitFor(/^pid=(\d+)$/))!;
-  await reaper.waitForCount(/reaped orphan pid/, 50, 'stderr');
+  await reaper.waitFor(/reaped orphan pid/, { count: 50, stream: 'stderr' });
   t.equal((reaper.stderr().match(/reaped orphan pid \d+ \(sleep\)/g) ?? []).length, 50, 'all 50 came to reaper');
   t.same(zombieChildren(reaper.child.pid!), [], 'no zombie under reaper');
   t.notMatch(reaper.stderr(), /not PID 1/, 'no warning when the subreaper bit could be set');
@@ -128,15 +131,15 @@ t.test('-g forwards to the whole process group', async (t) => {
   // and turns TERM into a clean exit once the group has got it too.
   const script = `trap "" USR1; trap "exit 0" TERM; ${printSignals.join(' ')} & ${printSignals.join(' ')} & wait; wait`;
   const group = runReaper(['-g', '--', 'sh', '-c', script]);
-  await group.waitForCount(/^ready/, 2);
+  await group.waitFor(/^ready/, { count: 2 });
   group.signal('SIGUSR1');
-  t.ok(await group.waitForCount(/^signal SIGUSR1$/, 2), 'both background processes got SIGUSR1');
+  t.ok(await group.waitFor(/^signal SIGUSR1$/, { count: 2 }), 'both background processes got SIGUSR1');
   group.signal('SIGTERM');
   t.equal((await group.finished).code, 0);
 
   // Negative control: without -g only sh gets it (and ignores it).
   const single = runReaper(['-vv', '--', 'sh', '-c', script]);
-  await single.waitForCount(/^ready/, 2);
+  await single.waitFor(/^ready/, { count: 2 });
   single.signal('SIGUSR1');
   await single.waitFor(/forwarded SIGUSR1 to pid/, 'stderr');
   single.signal('SIGTERM');

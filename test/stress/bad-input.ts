@@ -7,10 +7,13 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseInvocation } from '../../src/args.js';
-import { UsageError } from '../../src/errors.js';
-import { REAPER, run } from '../fixtures/harness.js';
-import { reaperArgv, record, within } from './fixtures/common.js';
+import { parseInvocation } from '../../dist/args.js';
+import { UsageError } from '../../dist/errors.js';
+import { REAPER, run, within, requirePid1 } from '../fixtures/harness.js';
+import { reaperArgv, record } from './fixtures/common.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 // A seeded generator: a failure names its case index, and reruns repeat it.
 let seed = 0x5eed;

@@ -5,8 +5,11 @@ import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REAPER, fixture, run, zombieChildren } from '../fixtures/harness.js';
-import { helper, killOnTeardown, KEEP_NODE_OPTIONS, reaperArgv, record, until, within } from './fixtures/common.js';
+import { REAPER, fixture, run, zombieChildren, teardown, until, within, requirePid1 } from '../fixtures/harness.js';
+import { helper, KEEP_NODE_OPTIONS, reaperArgv, record } from './fixtures/common.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const node = process.execPath;
 const orphans = helper('orphans');
@@ -27,7 +30,7 @@ for (const [name, redirect] of stderrModes) {
   t.test(`${name}: reaper never blocks or dies logging, the app is unaffected`, async (t) => {
     const start = Date.now();
     const reaper = run(['bash', '-c', `unset NODE_OPTIONS; exec ${node} ${REAPER} -vv -- sh -c '${noisyApp}' ${redirect}`]);
-    killOnTeardown(t, reaper);
+    teardown(t, reaper);
     const done = await within(reaper.finished, 60_000, name);
     const lines = done.stdout.split('\n').filter((l) => /^line \d+$/.test(l));
     t.equal(done.code, 7, "the app's exit code");
@@ -55,8 +58,10 @@ function newCgroup(name: string): string {
 }
 t.teardown(async () => {
   for (const path of cgroups) {
-    await until(() => readFileSync(join(path, 'cgroup.procs'), 'utf8').trim() === '', 10_000);
-    try { rmdirSync(path); } catch {}
+    try {
+      await until(() => readFileSync(join(path, 'cgroup.procs'), 'utf8').trim() === '', 10_000, `${path} empty`);
+      rmdirSync(path);
+    } catch {}
   }
 });
 
@@ -68,7 +73,7 @@ t.test('pids.max reached before the app starts: exit 1, one clear line, no hang'
 writeFileSync('${cg}/pids.max', readFileSync('${cg}/pids.current', 'utf8').trim());\n`);
   const reaper = run(['sh', '-c', `echo $$ > ${cg}/cgroup.procs && exec unshare --pid --fork --mount-proc env -u NODE_OPTIONS NODE_OPTIONS=--import=${preload} ${KEEP_NODE_OPTIONS} ${node} ${REAPER} -- true`],
     { pid1: false });
-  killOnTeardown(t, reaper);
+  teardown(t, reaper);
   const done = await within(reaper.finished, 20_000, 'reaper at the limit');
   t.equal(done.code, 1, 'exit status 1');
   const lines = done.stderr.split('\n').filter(Boolean);
@@ -82,7 +87,7 @@ t.test('orphans made while at the pids limit are still reaped', { skip: !existsS
   const cg = newCgroup('tight');
   const reaper = run(['sh', '-c', `echo $$ > ${cg}/cgroup.procs && exec unshare --pid --fork --mount-proc env -u NODE_OPTIONS ${node} ${REAPER} -- sh -c 'echo ready; read go; ${orphans} 3000 100; exec cat'`],
     { pid1: false, stdin: 'pipe' });
-  killOnTeardown(t, reaper);
+  teardown(t, reaper);
   await reaper.waitFor(/^ready$/);
   const current = Number(readFileSync(join(cg, 'pids.current'), 'utf8'));
   writeFileSync(join(cg, 'pids.max'), String(current + 20));
@@ -91,7 +96,7 @@ t.test('orphans made while at the pids limit are still reaped', { skip: !existsS
   t.ok(failed! > 0, `the limit was hit: ${failed} forks refused`);
   t.equal(made, 3000, 'yet all 3,000 orphans were made, as reaper freed the slots');
   const init = reaper.initPid();
-  t.ok(await until(() => zombieChildren(init).length === 0, 10_000), '0 zombies');
+  t.ok(await until(() => zombieChildren(init).length === 0, 10_000, '0 zombies'), '0 zombies');
   reaper.child.stdin!.end();
   t.equal((await within(reaper.finished, 20_000, 'exit')).code, 0);
   record('faults', 'orphans-at-limit', { limit: current + 20, orphans: made, refusedForks: failed });
@@ -114,15 +119,15 @@ function throwingPreload(when: 'supervising' | 'at once'): string {
 
 t.test('an exception thrown in reaper after the child started: logged, reaping and forwarding go on', async (t) => {
   const reaper = run(reaperArgv(['--', 'sh', '-c', `echo ready; read go; ${orphans} 500 100; exec ${sigcount} 0`], `--import=${throwingPreload('supervising')}`), { stdin: 'pipe' });
-  killOnTeardown(t, reaper);
+  teardown(t, reaper);
   await reaper.waitFor(/^ready$/);
   // The preload throws as soon as reaper supervises (its error handlers are in place).
   await within(reaper.waitFor(/internal error, reaping and forwarding go on: Error: injected/, 'stderr'), 10_000, 'internal error line');
   reaper.child.stdin!.write('go\n');
   await within(reaper.waitFor(/^orphans done 500/), 30_000, 'orphans');
   const init = reaper.initPid();
-  t.ok(await until(() => zombieChildren(init).length === 0, 10_000), 'the 500 orphans made after the error were reaped');
-  await reaper.waitForCount(/^ready$/, 2); // the second "ready" is sigcount's (the first was sh's)
+  t.ok(await until(() => zombieChildren(init).length === 0, 10_000, 'the 500 orphans reaped'), 'the 500 orphans made after the error were reaped');
+  await reaper.waitFor(/^ready$/, { count: 2 }); // the second "ready" is sigcount's (the first was sh's)
   reaper.signal('SIGTERM');
   await within(reaper.waitFor(/^term$/), 10_000, 'SIGTERM forwarded after the error');
   const done = await within(reaper.finished, 10_000, 'exit');
@@ -147,7 +152,7 @@ t.test('a zombie flood during the drain: 0 zombies, the right exit status', asyn
   // runs while 20,000 orphans arrive, until the flood ends or the grace SIGKILL.
   const reaper = run(reaperArgv(['--grace', '20s', '--', 'sh', '-c',
     `(trap '' TERM; ${orphans} 20000 100; echo flood over) & echo app exits; exit 5`]), { pid1: false });
-  killOnTeardown(t, reaper);
+  teardown(t, reaper);
   await reaper.waitFor(/^app exits$/);
   let maxZombies = 0;
   const sampler = setInterval(() => { maxZombies = Math.max(maxZombies, zombieChildren(reaper.initPid()).length); }, 20);
@@ -164,7 +169,7 @@ t.test('a zombie flood during the drain: 0 zombies, the right exit status', asyn
 
 t.test('security: the drain never signals a process outside reaper\'s descendants', async (t) => {
   const sibling = run(['python3', fixture('rt-signals.py'), '1', '2', '10', '12'], { pid1: false });
-  killOnTeardown(t, sibling);
+  teardown(t, sibling);
   await sibling.waitFor(/^ready/);
   for (const drainSignal of ['SIGTERM', 'SIGUSR1']) {
     const reaper = run(reaperArgv(['--drain-signal', drainSignal, '--grace', '1s', '--', 'sh', '-c', 'sleep 1000 & echo left; exit 0']), { pid1: false });
@@ -202,7 +207,7 @@ const listening9229 = () => ['tcp', 'tcp6'].some((file) => readFileSync(`/proc/n
 t.test('security: no network surface, and SIGUSR1 does not open the inspector', async (t) => {
   t.equal(listening9229(), false, 'nothing listens on 9229 before');
   const reaper = run(reaperArgv(['--', sigcount, '0']));
-  killOnTeardown(t, reaper);
+  teardown(t, reaper);
   await reaper.waitFor(/^ready$/);
   const init = reaper.initPid();
   t.same(socketsOf(init), [], 'reaper opened no socket');
@@ -214,9 +219,9 @@ t.test('security: no network surface, and SIGUSR1 does not open the inspector', 
   t.equal(listening9229(), false, 'nothing listens on 9229 after SIGUSR1');
   t.equal((await within(reaper.finished, 10_000, 'exit')).code, 143);
   const control = run([node, '-e', 'console.log("up"); setInterval(() => {}, 1000)'], { pid1: false });
-  killOnTeardown(t, control);
+  teardown(t, control);
   await control.waitFor(/^up$/);
   control.signal('SIGUSR1');
-  t.ok(await until(listening9229, 5000), 'control: a plain node process opens the inspector on 9229 on SIGUSR1');
+  t.ok(await until(listening9229, 5000, 'control: inspector on 9229'), 'control: a plain node process opens the inspector on 9229 on SIGUSR1');
   control.child.kill('SIGKILL');
 });

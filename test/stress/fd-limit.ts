@@ -5,8 +5,11 @@
 // printed "could not start: EMFILE ... read /proc/<pid>/stat" and exited 1
 // with the app already running.
 import t from 'tap';
-import { run } from '../fixtures/harness.js';
-import { killOnTeardown, reaperArgv, record, within } from './fixtures/common.js';
+import { run, teardown, within, requirePid1 } from '../fixtures/harness.js';
+import { reaperArgv, record } from './fixtures/common.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const app = "echo app ran; exit 5";
 
@@ -15,7 +18,7 @@ t.test('ulimit -n 16..32: the app is never started, or supervised to its end', a
   for (let limit = 16; limit <= 32; limit++) {
     const command = reaperArgv(['--', 'sh', '-c', app]).map((word) => `'${word}'`).join(' ');
     const reaper = run(['bash', '-c', `ulimit -n ${limit} && exec ${command}`]);
-    killOnTeardown(t, reaper);
+    teardown(t, reaper);
     const done = await within(reaper.finished, 20_000, `ulimit -n ${limit}`);
     const ran = /^app ran$/m.test(done.stdout);
     outcomes[limit] = ran ? `supervised, exit ${done.code}` : `not started, exit ${done.code}`;

@@ -8,8 +8,11 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { REAPER, childrenOf, fixture, run, type Running } from '../fixtures/harness.js';
-import { helper, killOnTeardown, record, within } from './fixtures/common.js';
+import { REAPER, childrenOf, fixture, run, type Running, teardown, within, requirePid1 } from '../fixtures/harness.js';
+import { helper, record } from './fixtures/common.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const node = process.execPath;
 const denyPidfd = helper('deny-pidfd');
@@ -48,7 +51,7 @@ trap '' TERM
 i=0; while [ $i -lt 20 ]; do sleep 1000 & i=$((i+1)); done
 echo app exits`);
   const reaper = run([denyPidfd, '1', node, REAPER, '--grace', '1s', '--', app]);
-  killOnTeardown(t, reaper);
+  teardown(t, reaper);
   await within(reaper.waitFor(/^app exits$/), 20_000, 'app');
   const done = await within(reaper.finished, 20_000, 'drain');
   t.equal(done.code, 0, "the app's status (deny-pidfd exits 1 if the filter did not deny pidfd_open)");
@@ -69,7 +72,7 @@ kill -STOP $pid
 until grep -q '^State:.T' /proc/$pid/status; do :; done
 echo stopped $pid`);
   const reaper = run([node, REAPER, '--grace', '5s', '--', app]);
-  killOnTeardown(t, reaper);
+  teardown(t, reaper);
   await within(reaper.waitFor(/^stopped \d+$/), 20_000, 'stopped');
   const start = performance.now();
   const done = await within(reaper.finished, 20_000, 'drain');
@@ -88,7 +91,7 @@ t.test('hidepid=1, reaper unprivileged, not PID 1: root\'s processes are unreada
   // A private mount namespace gets its own proc of the host's pid namespace, mounted hidepid=1.
   const reaper = run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
     `mount -t proc -o hidepid=1 proc /proc && exec ${NOBODY.join(' ')} ${node} ${REAPER} -- ${fixture('spawn-daemon.sh')} ${file}`], { pid1: false });
-  killOnTeardown(t, reaper);
+  teardown(t, reaper);
   const [, daemon] = await within(reaper.waitFor(/^flusher ready (\d+)$/), 20_000, 'daemon');
   t.teardown(() => {
     // Without the fix it is left running, orphaned to the host's init.
@@ -137,7 +140,7 @@ echo app exits`);
 
 t.test('PID 1 under the host\'s /proc (unshare --pid without --mount-proc): its own processes are drained, no host process is', async (t) => {
   const sibling = run(['python3', fixture('rt-signals.py'), '1', '2', '10', '12'], { pid1: false });
-  killOnTeardown(t, sibling);
+  teardown(t, sibling);
   await sibling.waitFor(/^ready/);
   const file = newFile();
   const app = script('foreign-proc-app.sh', `${fixture('spawn-daemon.sh')} ${file}

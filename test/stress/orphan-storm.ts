@@ -3,8 +3,11 @@
 // flat over as many reaps as fit the time budget (1,000,000 when they do).
 import t from 'tap';
 import { performance } from 'node:perf_hooks';
-import { run, zombieChildren, childrenOf, fixture } from '../fixtures/harness.js';
-import { helper, killOnTeardown, reaperArgv, record, statusKb, until, within } from './fixtures/common.js';
+import { run, zombieChildren, childrenOf, fixture, teardown, until, within, requirePid1 } from '../fixtures/harness.js';
+import { helper, reaperArgv, record, statusKb } from './fixtures/common.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const orphans = helper('orphans');
 const node = process.execPath;
@@ -19,14 +22,14 @@ function zombiesUnder(pid: number): number {
 for (const [mode, batch, pauseUs] of [['bursts of 1,000', 1000, 0], ['continuous, batches of 100', 100, 0]] as const) {
   t.test(`100,000 orphans (${mode}): 0 zombies under reaper as PID 1`, async (t) => {
     const reaper = run(reaperArgv(['--', 'sh', '-c', `${orphans} 100000 ${batch} ${pauseUs} && echo storm over && exec sleep 1000`]));
-    killOnTeardown(t, reaper);
+    teardown(t, reaper);
     const start = performance.now();
     const done = await within(reaper.waitFor(/^orphans done (\d+) in ([\d.]+) s/), 120_000, 'orphan storm');
     await reaper.waitFor(/^storm over$/);
     const made = Number(done[1]);
     t.equal(made, 100000, 'the helper made 100,000 orphans');
     const init = reaper.initPid();
-    const zombies = await until(() => zombiesUnder(init) === 0, 10_000);
+    const zombies = await until(() => zombiesUnder(init) === 0, 10_000, `0 zombies left (found ${zombiesUnder(init)})`);
     const settledMs = performance.now() - start;
     t.ok(zombies, `0 zombies left (found ${zombiesUnder(init)})`);
     reaper.signal('SIGTERM');
@@ -41,9 +44,9 @@ for (const [mode, batch, pauseUs] of [['bursts of 1,000', 1000, 0], ['continuous
 
 t.test('negative control: 2,000 orphans under a PID 1 that does not reap stay zombies', async (t) => {
   const init = run([node, fixture('node-as-init.js'), orphans, '2000', '1000']);
-  killOnTeardown(t, init);
+  teardown(t, init);
   await init.waitFor(/child exited 0/);
-  const zombies = await until(() => zombieChildren(init.initPid()).length >= 2000, 20_000);
+  const zombies = await until(() => zombieChildren(init.initPid()).length >= 2000, 20_000, '2,000 zombies under the non-reaping PID 1');
   t.ok(zombies, `2,000 zombies under the non-reaping PID 1 (found ${zombieChildren(init.initPid()).length})`);
   init.signal('SIGKILL');
   await init.finished;
@@ -57,7 +60,7 @@ const CHUNK = 100_000;
 
 t.test(`reaper's RssAnon stays flat over up to ${TARGET.toLocaleString('en')} reaps`, async (t) => {
   const reaper = run(reaperArgv(['--', 'sh', '-c', 'echo ready; exec cat']), { stdin: 'pipe' });
-  killOnTeardown(t, reaper);
+  teardown(t, reaper);
   await reaper.waitFor(/^ready$/);
   const init = reaper.initPid();
   const idleKb = statusKb(init, 'RssAnon');
@@ -72,7 +75,7 @@ t.test(`reaper's RssAnon stays flat over up to ${TARGET.toLocaleString('en')} re
     const line = await within(helperRun.waitFor(/^orphans done (\d+)/), 60_000, 'orphan chunk');
     await helperRun.finished;
     reaps += Number(line[1]);
-    if (!(await until(() => zombieChildren(init).length === 0, 10_000))) t.fail('zombies left after a chunk');
+    await until(() => zombieChildren(init).length === 0, 10_000, 'no zombies left after a chunk');
     const kb = statusKb(init, 'RssAnon');
     samples.push({ reaps, rssAnonKb: kb });
     if (baselineKb < 0) baselineKb = kb; // after the first 100,000: V8's heap has grown to its working size

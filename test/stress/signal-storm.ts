@@ -4,8 +4,11 @@
 // signals are a pending bit, not a queue: repeats of one coalesce (in reaper
 // and again in the child), so only "at least one of each" is asserted.
 import t from 'tap';
-import { run } from '../fixtures/harness.js';
-import { helper, killOnTeardown, reaperArgv, record, within } from './fixtures/common.js';
+import { run, teardown, within, requirePid1 } from '../fixtures/harness.js';
+import { helper, reaperArgv, record } from './fixtures/common.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const sigcount = helper('sigcount');
 const sigstorm = helper('sigstorm');
@@ -13,7 +16,7 @@ const TOTAL = 10_000;
 
 t.test(`${TOTAL.toLocaleString('en')} mixed signals in 1 s to PID 1`, async (t) => {
   const reaper = run(reaperArgv(['--', sigcount, String(TOTAL / 2)]));
-  killOnTeardown(t, reaper);
+  teardown(t, reaper);
   await reaper.waitFor(/^ready$/);
   const storm = run([sigstorm, String(reaper.initPid()), String(TOTAL), '1000'], { pid1: false });
   const [, rtOk, stdOk, failed, ms] = (await within(storm.waitFor(/^sent (\d+) (\d+) (\d+) ([\d.]+)/), 10_000, 'storm')).map(Number);

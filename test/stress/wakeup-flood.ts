@@ -9,9 +9,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REAPER, childrenOf, run } from '../fixtures/harness.js';
+import { REAPER, childrenOf, run, teardown, within, requirePid1 } from '../fixtures/harness.js';
 import { parseSignal } from '../../dist/signals.js';
-import { STRESS_FIXTURES, helper, killOnTeardown, record, within } from './fixtures/common.js';
+import { STRESS_FIXTURES, helper, record } from './fixtures/common.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const sigflood = helper('sigflood');
 const SIGNALS = 8000;
@@ -28,7 +31,7 @@ for (const verbose of [false, true]) {
     // is the app's, never PID 1's).
     const reaper = run([process.execPath, '--import', join(STRESS_FIXTURES, 'stall.mjs'), REAPER, ...(verbose ? ['-v'] : []),
       '-r', `${dropped}:0`, '--', 'python3', join(STRESS_FIXTURES, 'exit-on-usr1.py')], { env: { STALL_TRIGGER: trigger } });
-    killOnTeardown(t, reaper);
+    teardown(t, reaper);
     await within(reaper.waitFor(/^ready \d+/, 'stdout'), 15_000, 'app ready');
     const [app] = childrenOf(reaper.initPid());
     t.ok(app, "the app's host pid");
