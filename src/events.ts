@@ -8,6 +8,9 @@
 import type { ExitStatus } from './exit-status.js';
 import { native, type NativeBinding } from './native.js';
 
+/** How often the facts are read when the notify pipe cannot be watched. */
+const FALLBACK_POLL_MS = 50;
+
 export type SupervisionEvent =
   /** A signal was forwarded to the app (error: errno when sending failed). */
   | { kind: 'forwarded'; signal: number; delivered: number; sender: number; error: number }
@@ -53,6 +56,7 @@ export class EventStream {
   readonly #facts = new Float64Array(4);
   #appExited = false;
   #watching = false;
+  #fallback: NodeJS.Timeout | undefined;
 
   /**
    * Installs the handler: from here on every signal is forwarded (once the
@@ -71,11 +75,22 @@ export class EventStream {
     this.#addon.setMainChild(pid);
   }
 
-  /** Delivers every event to listener as it happens; keeps the loop alive until close(). */
+  /**
+   * Delivers every event to listener as it happens; keeps the loop alive
+   * until close(). Never throws: it runs after the spawn, where a throw would
+   * abandon the app. Should the pipe not be watchable, a timer polls instead.
+   */
   listen(listener: (event: SupervisionEvent) => void): void {
     this.#listener = listener;
-    if (!this.#watching) this.#addon.watchEvents(() => this.#wake());
-    this.#watching = true;
+    if (!this.#watching && !this.#fallback) {
+      try {
+        this.#addon.watchEvents(() => this.#wake());
+        this.#watching = true;
+      } catch (error) {
+        this.#onError(error);
+        this.#fallback = setInterval(() => this.#wake(), FALLBACK_POLL_MS);
+      }
+    }
     this.poll(); // whatever happened before we watched
   }
 
@@ -87,7 +102,7 @@ export class EventStream {
 
   /**
    * Delivers what happened since the last read: the records first, then what
-   * the facts add. Allocates nothing for a wake-up that only counted reaps.
+   * the facts add. A wake-up that only counted reaps costs one small event.
    */
   poll(): void {
     // A failure here loses no fact: the records stay in the pipe (the poll
@@ -169,6 +184,7 @@ export class EventStream {
 
   close(): void {
     this.#addon.unwatchEvents();
+    clearInterval(this.#fallback);
     this.#watching = false;
     this.#wakeHooks.clear();
   }

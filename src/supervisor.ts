@@ -71,7 +71,7 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
   const exit = await app.exited;
   if (options.newSession) signalSession(pid, options, log);
 
-  // 4. Drain what is left, then report.
+  // 4. Drain: say how the app ended, then end what it left behind.
   let death: DeathExplanation | null = null;
   let drained: DrainReport | null = null;
   try {
@@ -86,7 +86,7 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     onInternalError(error);
   }
 
-  // 5. Report.
+  // 5. Report: stop watching and hand the app's status to the caller.
   events.close();
   process.off('uncaughtException', onInternalError);
   process.off('unhandledRejection', onInternalError);
