@@ -8,7 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, run, runReaper, until, within, REAPER } from './fixtures/harness.js';
+import { fixture, run, runReaper, until, within, REAPER, requirePid1 } from './fixtures/harness.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const node = process.execPath;
 // SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGSYS (x86-64/arm64 numbers).
@@ -95,7 +98,7 @@ t.test("reaper's cwd is / after the spawn; the app starts in the given directory
     const reaper = runReaper(['--', 'sh', '-c', 'echo "ready $(pwd)"; exec sleep 1000'], { pid1, cwd: start });
     await reaper.waitFor(/^ready/, 'stdout');
     t.match(reaper.stdout(), new RegExp(`^ready ${start}$`, 'm'), 'the app in the start directory');
-    t.equal(await until(() => readlinkSync(`/proc/${reaper.initPid()}/cwd`) === '/' && '/', 5000), '/', `reaper in / (${pid1 ? 'PID 1' : 'below'})`);
+    t.equal(await until(() => readlinkSync(`/proc/${reaper.initPid()}/cwd`) === '/' && '/', 5000, 'reaper in /'), '/', `reaper in / (${pid1 ? 'PID 1' : 'below'})`);
     reaper.signal('SIGTERM');
     await reaper.finished;
   }
@@ -157,7 +160,7 @@ t.test("under dumb-init's name the child's session gets SIGTERM when the child e
     const bg = Number(/^bg ready (\d+)/m.exec(result.stdout)?.[1]);
     t.ok(bg > 0, `the background job started: ${result.stdout}${result.stderr}`);
     if (setsid === '1') {
-      t.ok(await until(() => !alive(bg), 5000), 'the background job got SIGTERM and ended');
+      t.ok(await until(() => !alive(bg), 5000, 'the background job ended'), 'the background job got SIGTERM and ended');
     } else {
       t.ok(alive(bg), 'control (DUMB_INIT_SETSID=0): the background job runs on');
       process.kill(bg, 'SIGTERM');
