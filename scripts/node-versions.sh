@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/node-versions.sh [MAJOR...]: runs reaper's wrapper, drain, library (test/library*.ts),
-# install and internal-error tests, and a smoke run of the addon as PID 1, on other Node majors
+# install, internal-error and anchor-behaviour (reaper's own faults chain to Node's SIGSEGV
+# handler) tests, and a smoke run of the addon as PID 1, on other Node majors
 # (default: 22 24 26, the LTS lines and the current one) with the SAME N-API addon
 # built for the system node (no rebuild; the install test packs and installs its own).
 # Node binaries come from the npm registry: package node-linux-<arch>@MAJOR (the official
@@ -21,7 +22,7 @@ cd "$ROOT"
 [ -f dist/cli.cjs ] && { [ -f build/Release/reaper.node ] || ls prebuilds/linux-"$ARCH"/*.node >/dev/null 2>&1; } \
   || { say "build first: npm run build"; exit 1; }
 tests=()
-for file in test/wrapper.ts test/drain.ts test/library*.ts test/install.ts test/internal-errors.ts; do
+for file in test/wrapper.ts test/drain.ts test/library*.ts test/install.ts test/internal-errors.ts test/anchor-behaviour.ts; do
   [ -f "$file" ] && tests+=("$file")
 done
 

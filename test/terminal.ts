@@ -3,11 +3,11 @@
 // keys a user types (^Z, fg, bg, ^C) go through the terminal driver. Each
 // scenario has its negative control: the same keys under plain tini hang.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, REAPER } from './fixtures/harness.js';
+import { childrenOf, fixture, until, within, REAPER } from './fixtures/harness.js';
 
 const node = process.execPath;
 const PROMPT = 'PROMPT> $';
@@ -61,7 +61,7 @@ t.test('negative control: under tini, ^Z leaves the terminal hanging', async (t)
   const marker = 'tini-z-control';
   const { status, screen } = shell(suspendResume('tini', marker), 4);
   killMarked(marker);
-  t.equal(status, 99, 'the script stalls');
+  t.equal(status, 99, `the script stalls:\n${screen}`);
   t.match(screen, /never saw 'Stopped'/, 'no prompt after ^Z');
 });
 
@@ -100,7 +100,7 @@ t.test('negative control: under tini, a SIGTSTP sent with kill leaves tini runni
   const marker = 'tini-tstp-control';
   const { status, screen } = shell(killTstp(`tini -- env ${marker}=1`), 4);
   killMarked(marker);
-  t.equal(status, 99, 'bash never sees the job stop');
+  t.equal(status, 99, `bash never sees the job stop:\n${screen}`);
   t.match(screen, /signal 20/, 'the app got SIGTSTP');
   t.match(screen, /never saw 'wait 148'/);
 });
@@ -127,4 +127,29 @@ t.test("under dumb-init's name as session leader, the app's own session takes th
   const single = play({ DUMB_INIT_SETSID: '0' });
   t.equal(single.status, 7, single.stdout);
   t.match(single.stdout, /session 0/, 'DUMB_INIT_SETSID=0: bash in reaper\'s session');
+});
+
+t.test('as PID 1 (docker run -it) ^Z stops the app, never reaper; SIGCONT to reaper resumes the app', async (t) => {
+  // ^Z, then the terminal's echo of it; a tick after that comes only from a resumed app.
+  const steps: Step[] = [['expect', 'tick 2'], ['send', '\x1a'], ['expect', '\\^Z'], ['expect', 'tick'], ['send', '\x03']];
+  const pty = spawn('python3', [fixture('pty-run.py'), JSON.stringify(steps), '--', 'unshare', '--pid', '--fork', '--mount-proc', node, REAPER, '--', node, fixture('tty-app.js')], {
+    env: { ...process.env, NODE_OPTIONS: '', TERM: 'dumb' }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let screen = '';
+  pty.stdout.setEncoding('utf8').on('data', (d: string) => { screen += d; });
+  const ended = new Promise<number | null>((resolve) => pty.on('exit', (code) => resolve(code)));
+  t.teardown(() => { try { pty.kill('SIGKILL'); } catch {} });
+  const state = (pid: number) => /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'latin1'))?.[1];
+  const tree = () => {
+    const [unshare] = childrenOf(pty.pid!);
+    const [reaper] = unshare ? childrenOf(unshare) : [];
+    const [app] = reaper ? childrenOf(reaper) : [];
+    return { reaper, app };
+  };
+  const stopped = await until(() => { const { reaper, app } = tree(); return reaper && app && state(app) === 'T' ? { reaper, app } : null; }, 20_000);
+  t.ok(stopped, `the app stopped on ^Z:\n${screen}`);
+  if (!stopped) return;
+  t.not(state(stopped.reaper), 'T', 'PID 1 did not stop');
+  process.kill(stopped.reaper, 'SIGCONT');
+  t.equal(await within(ended, 30_000, 'pty-run'), 130, `resumed by reaper, then ^C ended it:\n${screen}`);
 });
