@@ -26,12 +26,13 @@ function shell(steps: Step[], timeoutSeconds = 20) {
   return { status: result.status, screen: result.stdout.replace(/\r/g, '') };
 }
 
-/** A negative control leaves its stopped app behind: end what carries this run's marker, by pid. */
+/** A negative control leaves its app behind: end what carries this run's marker (argument or variable), by pid. */
 function killMarked(marker: string): void {
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'latin1').includes(marker)) process.kill(Number(name), 'SIGKILL');
+      const marked = ['cmdline', 'environ'].some((file) => readFileSync(`/proc/${name}/${file}`, 'latin1').includes(marker));
+      if (marked) process.kill(Number(name), 'SIGKILL');
     } catch {}
   }
 }
