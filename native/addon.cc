@@ -128,7 +128,7 @@ Napi::Value Relaunch(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// installHandler(rewrite: number[65], report: boolean[65], toGroup, describe)
+// installHandler(rewrite: number[65], report: boolean[65], toGroup, describe, holdTerm)
 Napi::Value InstallHandler(const Napi::CallbackInfo& info) {
   reaper::ForwardingConfig config = {};
   Napi::Array rewrite = info[0].As<Napi::Array>(), report = info[1].As<Napi::Array>();
@@ -138,6 +138,7 @@ Napi::Value InstallHandler(const Napi::CallbackInfo& info) {
   }
   config.to_group = info[2].ToBoolean();
   config.describe = info[3].ToBoolean();
+  config.hold_term = info[4].ToBoolean();
   const char* failed_call = "";
   int fd = reaper::install_handler(config, &failed_call);
   check(info.Env(), fd, failed_call);
@@ -148,6 +149,15 @@ Napi::Value InstallHandler(const Napi::CallbackInfo& info) {
 Napi::Value SetMainChild(const Napi::CallbackInfo& info) {
   reaper::set_main_child(int_arg(info, 0));
   return info.Env().Undefined();
+}
+
+Napi::Value SetNoMainChild(const Napi::CallbackInfo& info) {
+  reaper::set_no_main_child();
+  return info.Env().Undefined();
+}
+
+Napi::Value ReleaseHeldTerm(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), reaper::release_held_term());
 }
 
 // watchEvents(onReadable())
@@ -171,7 +181,7 @@ Napi::Value ReadEvents(const Napi::CallbackInfo& info) {
 }
 
 // readFacts(into: Float64Array) fills [mainExited, mainStatus, orphansReaped,
-// eventsDropped]; mainName() is the main child's name once it has exited.
+// eventsDropped, termHeld, termHeldMsAgo, termHeldSender, stopSignal]; mainName() is the main child's name once it has exited.
 Napi::Value ReadFacts(const Napi::CallbackInfo& info) {
   reaper::Facts facts;
   reaper::read_facts(&facts);
@@ -181,6 +191,12 @@ Napi::Value ReadFacts(const Napi::CallbackInfo& info) {
     into[1] = facts.main_status;
     into[2] = static_cast<double>(facts.orphans_reaped);
     into[3] = static_cast<double>(facts.events_dropped);
+  }
+  if (into.ElementLength() >= 8) {
+    into[4] = facts.term_held ? 1 : 0;
+    into[5] = static_cast<double>(facts.term_held_ms_ago);
+    into[6] = facts.term_held_sender;
+    into[7] = facts.stop_signal;
   }
   return info.Env().Undefined();
 }
@@ -316,7 +332,7 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
 
 // Bump with every change to the export table below (src/native.ts checks it):
 // a prebuild from another reaper version must fail at load, not mid-run.
-constexpr int kBindingVersion = 5;
+constexpr int kBindingVersion = 6;
 
 // The notify pipe's record layout (struct reaper::Event), so that JavaScript
 // decodes it from the one definition.
@@ -349,6 +365,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("relaunch", Napi::Function::New(env, Relaunch));
   exports.Set("installHandler", Napi::Function::New(env, InstallHandler));
   exports.Set("setMainChild", Napi::Function::New(env, SetMainChild));
+  exports.Set("setNoMainChild", Napi::Function::New(env, SetNoMainChild));
+  exports.Set("releaseHeldTerm", Napi::Function::New(env, ReleaseHeldTerm));
   exports.Set("watchEvents", Napi::Function::New(env, WatchEvents));
   exports.Set("unwatchEvents", Napi::Function::New(env, UnwatchEvents));
   exports.Set("readEvents", Napi::Function::New(env, ReadEvents));

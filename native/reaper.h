@@ -107,6 +107,7 @@ struct ForwardingConfig {
   bool report[kMaxSignal + 1];  // write a kEventForwarded record for s
   bool to_group;                // kill(-pgid) instead of the child alone
   bool describe;                // read orphans' names before reaping them
+  bool hold_term;               // --forward-delay: hold the first SIGTERM (release_held_term)
 };
 
 // What must never be lost, kept in atomics by the handler and read by
@@ -117,6 +118,10 @@ struct Facts {
   char main_comm[kCommSize];  // its name, read while it was a zombie ("" if missed)
   uint64_t orphans_reaped;    // since the start, never reset
   uint64_t events_dropped;    // records the notify pipe had no room for
+  bool term_held;             // a SIGTERM was held (--forward-delay), released or not
+  int64_t term_held_ms_ago;   // when it arrived (valid when term_held)
+  pid_t term_held_sender;     // who sent it (0: outside our pid namespace)
+  int stop_signal;            // first SIGTERM/SIGINT with no app to forward to, or 0
 };
 
 // Creates the notify pipe and installs the handler for every catchable
@@ -129,6 +134,12 @@ int install_handler(const ForwardingConfig& config, const char** failed_call);
 // The main child exists: forward to it (signals that arrived before are sent
 // now, as many times as they arrived) and reap it when it exits.
 void set_main_child(pid_t pid);
+// --pause: there is no main child; every child is an orphan, and a SIGTERM
+// or SIGINT becomes Facts.stop_signal.
+void set_no_main_child();
+// --forward-delay is over: forwards the held SIGTERM. False when there was
+// none held (none arrived, or a second SIGTERM or a SIGINT released it).
+bool release_held_term();
 void read_facts(Facts* out);
 // Sends signal to the main child (its group with to_group) through the pidfd
 // opened by set_main_child. Returns 0, -ESRCH once it is gone, or -errno.

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -47,6 +48,23 @@ std::atomic<int> g_suspended_with{0};     // a stop signal left at SIG_DFL while
 bool g_job_control = false;               // below PID 1: reaper stops and continues with its app
 struct sigaction g_action;                // ours, to put back after a suspension
 struct sigaction g_previous[kMaxSignal + 1];  // what was there before ours (Node's SIGSEGV handler)
+// --forward-delay: the first SIGTERM is held, not forwarded, and JavaScript
+// times the delay (release_held_term). A fact, so that a dropped record cannot
+// lose the TERM: kHoldNone until one arrives, kHoldHeld while it waits,
+// kHoldReleased once it was sent (every later SIGTERM goes at once).
+constexpr int kHoldNone = 0, kHoldHeld = 1, kHoldReleased = 2;
+std::atomic<int> g_hold{kHoldNone};
+std::atomic<int64_t> g_held_at_ns{0};  // CLOCK_MONOTONIC when it arrived
+std::atomic<pid_t> g_held_sender{0};
+// The first SIGTERM or SIGINT that found no app to forward to (--pause, or
+// after the app exited): --pause ends on it.
+std::atomic<int> g_stop_signal{0};
+
+int64_t monotonic_ns() {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
+  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
 
 void notify(const Event& event) {
   // A full pipe means JavaScript has a wake-up queued already: it reads the
@@ -126,11 +144,12 @@ void check_main_stopped(pid_t main, bool may_suspend) {
 void reap_children() {
   pid_t main = g_main.load();
   // Until the main child is known its exit could pass for an orphan's.
+  // (-1: there is none, --pause: every child is an orphan.)
   if (main == 0) return;
-  if (!g_main_exited.load()) check_main_stopped(main, true);
+  if (main > 0 && !g_main_exited.load()) check_main_stopped(main, true);
   Exit exit;
   // The main child first, by pid, so that its name is read before it goes.
-  if (!g_main_exited.load() && reap_one(main, true, &exit) > 0) record_main_exit(exit);
+  if (main > 0 && !g_main_exited.load() && reap_one(main, true, &exit) > 0) record_main_exit(exit);
   int reaped = 0;
   while (reap_one(-1, g_config.describe, &exit) > 0) {
     if (exit.pid == main) {
@@ -160,12 +179,35 @@ void flush_pending() {
   }
 }
 
+// --forward-delay. Returns true when signal was held (not to be forwarded
+// now). A second SIGTERM, or a SIGINT, ends the hold: the SIGTERM goes at
+// once (the second one stands for the held one: the app gets one), and a
+// SIGINT is forwarded after it.
+bool hold(int signal, pid_t sender) {
+  if (signal == SIGTERM) {
+    int none = kHoldNone;
+    if (g_hold.compare_exchange_strong(none, kHoldHeld)) {
+      g_held_at_ns.store(monotonic_ns());
+      g_held_sender.store(sender);
+      notify_signal(kEventWake, signal, 0, 0, sender);  // JavaScript reads the fact
+      return true;
+    }
+    int held = kHoldHeld;
+    g_hold.compare_exchange_strong(held, kHoldReleased);
+    return false;
+  }
+  int held = kHoldHeld;
+  if (signal == SIGINT && g_hold.compare_exchange_strong(held, kHoldReleased)) forward(SIGTERM, 0);
+  return false;
+}
+
 void forward(int signal, pid_t sender) {
   int to = g_config.rewrite[signal];
   if (to == 0) {
     notify_signal(kEventDropped, signal, 0, 0, sender);
     return;
   }
+  if (g_config.hold_term && g_target.load() >= 0 && hold(signal, sender)) return;
   pid_t pid = g_target.load();
   if (pid == 0) {
     // The child is being created. Keep the signal (each real-time one
@@ -176,6 +218,8 @@ void forward(int signal, pid_t sender) {
     return;
   }
   if (pid < 0) {
+    int none = 0;
+    if (signal == SIGTERM || signal == SIGINT) g_stop_signal.compare_exchange_strong(none, signal);
     notify_signal(kEventNoTarget, signal, 0, 0, sender);
     return;
   }
@@ -322,12 +366,33 @@ void set_main_child(pid_t pid) {
   reap_children();
 }
 
+void set_no_main_child() {
+  BlockSignals blocked;
+  g_target.store(-1);
+  g_main.store(-1);
+  flush_pending();  // what arrived before: a SIGTERM is a stop request now
+  reap_children();
+}
+
+bool release_held_term() {
+  BlockSignals blocked;  // the handler may run on another thread: the CAS decides
+  int held = kHoldHeld;
+  if (!g_hold.compare_exchange_strong(held, kHoldReleased)) return false;
+  forward(SIGTERM, 0);
+  return true;
+}
+
 void read_facts(Facts* out) {
   out->main_exited = g_main_exited.load();
   out->main_status = out->main_exited ? g_main_status.load() : 0;
   memcpy(out->main_comm, out->main_exited ? g_main_comm : "", out->main_exited ? sizeof g_main_comm : 1);
   out->orphans_reaped = g_orphans_reaped.load();
   out->events_dropped = g_events_dropped.load();
+  int hold = g_hold.load();
+  out->term_held = hold != kHoldNone;
+  out->term_held_ms_ago = out->term_held ? (monotonic_ns() - g_held_at_ns.load()) / 1000000 : 0;
+  out->term_held_sender = g_held_sender.load();
+  out->stop_signal = g_stop_signal.load();
 }
 
 int signal_main_child(int signal) {

@@ -23,9 +23,38 @@ namespace {
 
 struct ChildArgs {
   const SpawnRequest* request;
+  int listen_pid_index;     // envp entry to rewrite (see listen_pid_entry), or -1
+  size_t envc;
   volatile int exec_errno;  // written by the child only when exec fails
   bool take_terminal;       // new_session: reaper gave up its terminal for the app
 };
+
+// "LISTEN_PID=<pid>" into out (32 bytes), with nothing but stores: the
+// child calls it between clone and exec.
+void listen_pid_text(char* out, pid_t pid) {
+  const char prefix[] = "LISTEN_PID=";
+  memcpy(out, prefix, sizeof prefix - 1);
+  char digits[16];
+  int n = 0;
+  do digits[n++] = static_cast<char>('0' + pid % 10);
+  while ((pid /= 10) > 0);
+  char* at = out + sizeof prefix - 1;
+  while (n > 0) *at++ = digits[--n];
+  *at = '\0';
+}
+
+// systemd socket activation: LISTEN_PID names the process the passed sockets
+// are for. When it names reaper, the app must find its own pid there (as
+// under catatonit), and that pid exists only after clone. Returns the index
+// of the entry the child rewrites, or -1.
+int listen_pid_entry(char* const* envp) {
+  char own[32];
+  listen_pid_text(own, getpid());
+  for (int i = 0; envp[i]; i++) {
+    if (strcmp(envp[i], own) == 0) return i;
+  }
+  return -1;
+}
 
 int child_main(void* raw) {
   ChildArgs* args = static_cast<ChildArgs*>(raw);
@@ -77,7 +106,19 @@ int child_main(void* raw) {
   }
   sigprocmask(SIG_SETMASK, &mask, nullptr);
 
-  execvpe(request.file, request.argv, request.envp);
+  // LISTEN_PID: a copy of envp on our own stack (the array is shared with
+  // reaper) with the entry pointing at our pid.
+  char* const* envp = request.envp;
+  char listen_pid[32];
+  if (args->listen_pid_index >= 0) {
+    char** copy = static_cast<char**>(__builtin_alloca((args->envc + 1) * sizeof(char*)));
+    memcpy(copy, request.envp, (args->envc + 1) * sizeof(char*));
+    listen_pid_text(listen_pid, getpid());
+    copy[args->listen_pid_index] = listen_pid;
+    envp = copy;
+  }
+
+  execvpe(request.file, request.argv, envp);
   args->exec_errno = errno;
   _exit(errno == ENOENT ? 127 : 126);
 }
@@ -86,12 +127,13 @@ int child_main(void* raw) {
 // on it and, for a script without #!, a new argv of argc + 2 pointers (its
 // fallback to /bin/sh): 60,000 arguments need 480 KB. So the stack grows with
 // argc and PATH, and a PROT_NONE guard page below it turns any overflow into
-// a fault in the child instead of a write into reaper's memory.
-size_t child_stack_size(const SpawnRequest& request) {
+// a fault in the child instead of a write into reaper's memory. env_copy:
+// the bytes of the LISTEN_PID copy of envp.
+size_t child_stack_size(const SpawnRequest& request, size_t env_copy) {
   size_t argc = 0;
   while (request.argv[argc]) argc++;
   const char* path = getenv("PATH");
-  size_t need = 256 * 1024 + (argc + 2) * sizeof(char*) + strlen(request.file) + (path ? strlen(path) : 0);
+  size_t need = 256 * 1024 + (argc + 2) * sizeof(char*) + strlen(request.file) + (path ? strlen(path) : 0) + env_copy;
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   return (need + page - 1) / page * page;
 }
@@ -99,8 +141,11 @@ size_t child_stack_size(const SpawnRequest& request) {
 }  // namespace
 
 pid_t spawn_child(const SpawnRequest& request, int* exec_errno) {
+  size_t envc = 0;
+  while (request.envp[envc]) envc++;
+  int listen_pid_index = listen_pid_entry(request.envp);
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t stack_size = child_stack_size(request);
+  const size_t stack_size = child_stack_size(request, listen_pid_index >= 0 ? (envc + 1) * sizeof(char*) : 0);
   char* mapping = static_cast<char*>(mmap(nullptr, page + stack_size, PROT_READ | PROT_WRITE,
                                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0));
   if (mapping == MAP_FAILED) return -errno;
@@ -111,7 +156,7 @@ pid_t spawn_child(const SpawnRequest& request, int* exec_errno) {
   }
   char* stack = mapping + page;
 
-  ChildArgs args{&request, 0, false};
+  ChildArgs args{&request, listen_pid_index, envc, 0, false};
   if (request.new_session && isatty(STDIN_FILENO) && getsid(0) == getpid() && tcgetsid(STDIN_FILENO) == getpid()) {
     // The session leader gives its terminal up so that the app's new session
     // can take it (dumb-init does the same). The kernel sends SIGHUP and

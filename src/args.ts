@@ -34,8 +34,14 @@ export interface RunOptions {
   drain: boolean;
   graceMs: number;
   drainSignal: number;
-  /** SIGKILL the main child this long after a forwarded SIGTERM/SIGINT. */
+  /** SIGKILL the main child this long after a SIGTERM/SIGINT arrived (held or forwarded). */
   stopTimeoutMs: number | null;
+  /** Hold a received SIGTERM this long before forwarding it (0: forward at once). */
+  forwardDelayMs: number;
+  /** -P: run no program; stay up as PID 1, reap, exit 0 on SIGTERM/SIGINT. */
+  pause: boolean;
+  /** What happens to a process re-parented to reaper while the app runs. */
+  orphans: 'reap' | 'terminate';
 }
 
 export type Invocation =
@@ -71,6 +77,9 @@ export function defaults(flavour: Flavour = 'reaper'): RunOptions {
     graceMs: 5000,
     drainSignal: 15,
     stopTimeoutMs: null,
+    forwardDelayMs: 0,
+    pause: false,
+    orphans: 'reap',
   };
 }
 
@@ -216,8 +225,26 @@ export const OPTIONS: OptionSpec[] = [
   },
   {
     long: 'stop-timeout', value: 'DURATION', env: 'REAPER_STOP_TIMEOUT',
-    help: 'SIGKILL the child if it is still running this long after a forwarded SIGTERM or SIGINT (off by default).',
+    help: 'SIGKILL the child if it is still running this long after reaper received SIGTERM or SIGINT (off by default; counts the forward delay).',
     apply(o, value, source) { o.stopTimeoutMs = parseDuration(value, source); },
+  },
+  {
+    long: 'forward-delay', value: 'DURATION', env: 'REAPER_FORWARD_DELAY',
+    help: 'Hold a received SIGTERM this long before forwarding it, so the load balancer drops the pod while the app still serves. A second SIGTERM or a SIGINT forwards it at once.',
+    apply(o, value, source) { o.forwardDelayMs = parseDuration(value, source); },
+  },
+  {
+    long: 'orphans', value: 'POLICY', env: 'REAPER_ORPHANS',
+    help: 'reap (default), or terminate: a process re-parented to reaper while the child runs gets the drain signal at once and SIGKILL after the grace period.',
+    apply(o, value, source) {
+      if (value !== 'reap' && value !== 'terminate') throw new UsageError(`${source}: ${shown(value)} is not an orphan policy; use reap or terminate.`);
+      o.orphans = value;
+    },
+  },
+  {
+    short: 'P', long: 'pause', env: 'REAPER_PAUSE',
+    help: "Run no program: stay up as the pid namespace's PID 1 (a pod's pause container), reap every orphan, exit 0 on SIGTERM or SIGINT.",
+    apply(o, value, source) { o.pause = source.startsWith('-') || parseSwitch(value, source); },
   },
 ];
 
@@ -315,6 +342,13 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour:
   }
 
   options.command = argv.slice(i);
+  if (options.pause) {
+    if (options.command.length > 0) throw new UsageError(`--pause runs no program, but ${shown(options.command[0]!)} was given; drop the program or --pause.`);
+    return { action: 'run', options };
+  }
+  if (options.stopTimeoutMs !== null && options.forwardDelayMs >= options.stopTimeoutMs) {
+    throw new UsageError(`--forward-delay (${options.forwardDelayMs} ms) is not shorter than --stop-timeout (${options.stopTimeoutMs} ms): the app would be killed before its SIGTERM; make the delay shorter.`);
+  }
   if (options.command.length === 0) throw new UsageError('no program to run; name it after the options, e.g. reaper -- node app.js.');
   if (options.command[0] === '') throw new UsageError('the program name is empty; name the program to run, e.g. reaper -- node app.js.');
   return { action: 'run', options };
@@ -335,6 +369,7 @@ export function helpText(version: string): string {
     return `  ${names.padEnd(32)} ${spec.help}${env}`;
   });
   return `Usage: reaper [options] [--] <program> [args...]
+       reaper --pause [options]
 
 reaper ${version} runs a program as the init of a container: it forwards signals to it,
 reaps every zombie, drains the remaining processes when it exits, and exits with its status.

@@ -24,6 +24,10 @@ export type SupervisionEvent =
   | { kind: 'orphans-reaped'; count: number; total: number }
   /** The app was reaped. Exactly once, from the facts. */
   | { kind: 'app-exited'; status: ExitStatus; comm: string }
+  /** --forward-delay: a SIGTERM is held (msAgo: when it arrived). Once, from the facts. */
+  | { kind: 'term-held'; msAgo: number; sender: number }
+  /** A SIGTERM or SIGINT with no app to forward to (--pause ends on it). Once, from the facts. */
+  | { kind: 'stop-requested'; signal: number }
   /** The app stopped (signal: which stop signal) or continued (job control). */
   | { kind: 'stopped' | 'continued'; pid: number; signal: number };
 
@@ -36,6 +40,8 @@ export interface HandlerConfig {
   toGroup: boolean;
   /** Read orphans' names before reaping them (and write a record each). */
   describe: boolean;
+  /** --forward-delay: hold the first SIGTERM until releaseHeldTerm(). */
+  holdTerm: boolean;
 }
 
 function decodeStatus(status: number): ExitStatus {
@@ -53,8 +59,11 @@ export class EventStream {
   #orphans = 0;
   // Reused on every wake-up: a burst of reaps allocates nothing per wake.
   readonly #records: Buffer;
-  readonly #facts = new Float64Array(4);
+  readonly #facts = new Float64Array(8);
+  readonly #holdTerm: boolean;
   #appExited = false;
+  #termHeld = false;
+  #stopRequested = false;
   #watching = false;
   #fallback: NodeJS.Timeout | undefined;
 
@@ -66,13 +75,24 @@ export class EventStream {
     this.#addon = addon;
     this.#onError = onError;
     this.#records = Buffer.alloc(addon.event.size * 1024);
-    addon.installHandler(config.rewrite, config.report, config.toGroup, config.describe);
+    this.#holdTerm = config.holdTerm;
+    addon.installHandler(config.rewrite, config.report, config.toGroup, config.describe, config.holdTerm);
   }
 
   /** The app exists: signals that waited for it are sent now. Never throws. */
   setMainChild(pid: number): void {
     this.#mainPid = pid;
     this.#addon.setMainChild(pid);
+  }
+
+  /** --pause: there is no app; every child is an orphan. Never throws. */
+  setNoMainChild(): void {
+    this.#addon.setNoMainChild();
+  }
+
+  /** Forwards the SIGTERM held for --forward-delay; false if a second SIGTERM or a SIGINT already did. */
+  releaseHeldTerm(): boolean {
+    return this.#addon.releaseHeldTerm();
   }
 
   /**
@@ -105,6 +125,14 @@ export class EventStream {
    * the facts add. A wake-up that only counted reaps costs one small event.
    */
   poll(): void {
+    if (this.#holdTerm && !this.#termHeld) {
+      // Before the records: a 'forwarded' among them may be this SIGTERM's release.
+      this.#addon.readFacts(this.#facts);
+      if (this.#facts[4]) {
+        this.#termHeld = true;
+        this.#emit({ kind: 'term-held', msAgo: this.#facts[5]!, sender: this.#facts[6]! });
+      }
+    }
     // A failure here loses no fact: the records stay in the pipe (the poll
     // fires again) and the facts are read below regardless.
     try {
@@ -123,6 +151,10 @@ export class EventStream {
       const count = orphansReaped - this.#orphans;
       this.#orphans = orphansReaped;
       this.#emit({ kind: 'orphans-reaped', count, total: orphansReaped });
+    }
+    if (facts[7] && !this.#stopRequested) {
+      this.#stopRequested = true;
+      this.#emit({ kind: 'stop-requested', signal: facts[7] });
     }
     if (facts[0] && !this.#appExited) {
       this.#appExited = true;

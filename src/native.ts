@@ -37,7 +37,7 @@ export interface EventLayout {
 }
 
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 5;
+const BINDING_VERSION = 6;
 
 export interface NativeBinding {
   bindingVersion: number;
@@ -50,9 +50,13 @@ export interface NativeBinding {
   /** Executes node again without NODE_* / UV_* (native/launch.h); returns only by throwing. */
   relaunch(node: string, argv: Buffer[], env: Buffer[], argv0: string): never;
   /** Installs the handler that forwards and reaps; creates the notify pipe. */
-  installHandler(rewrite: number[], report: boolean[], toGroup: boolean, describe: boolean): void;
+  installHandler(rewrite: number[], report: boolean[], toGroup: boolean, describe: boolean, holdTerm: boolean): void;
   /** The main child exists: forward to it, reap it, keep its exit in the facts. */
   setMainChild(pid: number): void;
+  /** --pause: no main child will come; every child is an orphan. */
+  setNoMainChild(): void;
+  /** --forward-delay is over: forwards the held SIGTERM; false if none was held any more. */
+  releaseHeldTerm(): boolean;
   /** Calls onReadable() when records wait in the notify pipe; keeps the loop alive. */
   watchEvents(onReadable: () => void): void;
   unwatchEvents(): void;
@@ -60,7 +64,9 @@ export interface NativeBinding {
   readEvents(into: Buffer): number;
   /**
    * What the handler keeps in atomics, never lost: fills into with
-   * [mainExited (0/1), mainStatus (wait status), orphansReaped, eventsDropped].
+   * [mainExited (0/1), mainStatus (wait status), orphansReaped, eventsDropped,
+   * termHeld (0/1: --forward-delay held a SIGTERM), termHeldMsAgo, termHeldSender,
+   * stopSignal (the first SIGTERM/SIGINT with no app to forward to: --pause ends on it)].
    */
   readFacts(into: Float64Array): void;
   /** The main child's name, read while it was a zombie ("" if missed). */

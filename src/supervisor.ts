@@ -1,5 +1,7 @@
 // The wrapper: PID 1's whole life, in five phases that read top-down in
 // supervise(): prepare, start, run until the app exits, drain, report.
+// --pause has a phase of its own instead of the last four: no app, reap
+// until told to stop.
 // Signals are forwarded and every child is reaped by the addon's handler
 // (native/signals.cc) before JavaScript hears of it; this file reacts to the
 // handler's event stream (src/events.ts) and decides the exit.
@@ -12,6 +14,7 @@ import { formatDuration } from './format.js';
 import type { Logger } from './log.js';
 import { native } from './native.js';
 import { explainDeath, memoryWatch, type DeathExplanation } from './oom.js';
+import { terminateOrphans } from './orphans.js';
 import { ageMs, commandLine } from './procfs.js';
 import { signalName } from './signals.js';
 import { appEnvironment, launch, rawArguments } from './launch.js';
@@ -40,6 +43,7 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
     log.error(`internal error, reaping and forwarding go on: ${error instanceof Error ? error.stack : String(error)}`);
   const events = new EventStream(handlerConfig(options, log), onInternalError);
   if (options.parentDeathSignal !== null) native().setParentDeathSignal(options.parentDeathSignal);
+  if (options.pause) return pause(options, log, events, onInternalError);
   const memory = memoryWatch();
 
   // 2. Start. From the spawn on nothing may throw: the app would be abandoned.
@@ -68,7 +72,9 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
   // 3. Run until the app exits. The handler forwards and reaps; we log.
   const app = new AppWatch(pid, file, options, log, events);
   events.listen((event) => app.handle(event));
+  const orphans = options.orphans === 'terminate' ? terminateOrphans(pid, options.drainSignal, options.graceMs, log) : null;
   const exit = await app.exited;
+  orphans?.stop(); // from here the drain takes every remaining process
   if (options.newSession) signalSession(pid, options, log);
 
   // 4. Drain: say how the app ended, then end what it left behind.
@@ -103,7 +109,30 @@ function handlerConfig(options: RunOptions, log: Logger): HandlerConfig {
     report[s] = s === SIGTERM || s === SIGINT || log.enabled('debug');
   }
   // Orphans' names (read from /proc before the zombie goes) only when logged.
-  return { rewrite, report, toGroup: options.processGroup, describe: options.warnOnReap || log.enabled('info') };
+  return {
+    rewrite, report, toGroup: options.processGroup, describe: options.warnOnReap || log.enabled('info'),
+    holdTerm: options.forwardDelayMs > 0,
+  };
+}
+
+/** --pause: no app. The handler reaps whatever comes; we wait for SIGTERM or SIGINT and exit 0. */
+async function pause(options: RunOptions, log: Logger, events: EventStream, onInternalError: (error: unknown) => void): Promise<SupervisorResult> {
+  events.setNoMainChild();
+  process.chdir('/'); // as catatonit does: PID 1 must not keep a mount busy
+  process.on('uncaughtException', onInternalError);
+  process.on('unhandledRejection', onInternalError);
+  log.info('no program (--pause): reaping orphans until SIGTERM or SIGINT', { event: 'pause' });
+  let orphansReaped = 0;
+  const signal = await new Promise<number>((resolve) => {
+    events.listen((event) => {
+      if (event.kind === 'orphans-reaped') orphansReaped += event.count;
+      else if (event.kind === 'orphan-exited') logOrphan(event, options, log);
+      else if (event.kind === 'stop-requested') resolve(event.signal);
+    });
+  });
+  events.close();
+  log.info(`received ${signalName(signal)}: exiting 0 (${orphansReaped} orphans reaped)`, { event: 'exit', signal: signalName(signal), orphansReaped });
+  return { exitCode: 0, status: null, death: null, drain: null, orphansReaped };
 }
 
 /** The run phase: logs what the handler did, arms --stop-timeout, notes the app's exit. */
@@ -112,6 +141,7 @@ class AppWatch {
   readonly exited: Promise<{ status: ExitStatus; name: string }>;
   #resolve!: (exit: { status: ExitStatus; name: string }) => void;
   #stopTimer: NodeJS.Timeout | undefined;
+  #delayTimer: NodeJS.Timeout | undefined;
   #done = false;
 
   constructor(
@@ -131,13 +161,17 @@ class AppWatch {
       case 'app-exited':
         this.#done = true;
         clearTimeout(this.#stopTimer);
+        clearTimeout(this.#delayTimer);
         this.#resolve({ status: event.status, name: event.comm || this.file });
         break;
       case 'orphans-reaped':
         this.orphansReaped += event.count;
         break;
       case 'orphan-exited':
-        this.#logOrphan(event);
+        logOrphan(event, this.options, log);
+        break;
+      case 'term-held':
+        this.#holdTerm(event.msAgo, from);
         break;
       case 'forwarded':
         if (event.error !== 0) {
@@ -162,19 +196,22 @@ class AppWatch {
     }
   }
 
-  #logOrphan(exit: Extract<SupervisionEvent, { kind: 'orphan-exited' }>): void {
-    const level = this.options.warnOnReap ? 'warn' : 'info';
-    if (!this.log.enabled(level)) return;
-    const age = exit.startTicks ? ageMs(exit.startTicks) : null;
-    const name = exit.comm ? ` (${exit.comm})` : '';
-    this.log[level](`reaped orphan pid ${exit.pid}${name}: ${describeStatus(exit.status)}${age !== null ? ` after ${formatDuration(age)}` : ''}`, {
-      event: 'reap', pid: exit.pid, comm: exit.comm, exitCode: exit.status.exitCode,
-      signal: exit.status.signal === null ? null : signalName(exit.status.signal), ageMs: age,
-    });
+  /**
+   * --forward-delay: the handler holds the SIGTERM (a fact, so it is never
+   * lost); we time the rest of the delay and have the addon forward it. The
+   * delay counts toward --stop-timeout.
+   */
+  #holdTerm(msAgo: number, from: string): void {
+    if (this.#done) return;
+    const delayMs = this.options.forwardDelayMs;
+    this.log.notice(`holding SIGTERM${from} for ${formatDuration(delayMs)} (--forward-delay) before forwarding it to pid ${this.pid}; a second SIGTERM or a SIGINT forwards it at once`,
+      { event: 'forward-delay', pid: this.pid, delayMs });
+    this.#armStopTimeout(SIGTERM, msAgo);
+    this.#delayTimer = setTimeout(() => this.events.releaseHeldTerm(), Math.max(0, delayMs - msAgo));
   }
 
   /** --stop-timeout: SIGKILL through the pidfd opened at spawn if TERM/INT did not end the app. */
-  #armStopTimeout(signal: number): void {
+  #armStopTimeout(signal: number, elapsedMs = 0): void {
     const timeoutMs = this.options.stopTimeoutMs;
     if (timeoutMs === null || this.#stopTimer || this.#done) return;
     this.#stopTimer = setTimeout(() => {
@@ -186,7 +223,7 @@ class AppWatch {
       } catch (error) {
         this.log.warn(`could not SIGKILL pid ${this.pid}: ${isSystemError(error) ? error.code : String(error)}`);
       }
-    }, timeoutMs);
+    }, Math.max(0, timeoutMs - elapsedMs));
   }
 }
 
@@ -204,6 +241,17 @@ function signalSession(pid: number, options: RunOptions, log: Logger): void {
   } catch (error) {
     if (!isSystemError(error) || error.code !== 'ESRCH') log.warn(`could not signal process group ${pid}: ${String(error)}`);
   }
+}
+
+function logOrphan(exit: Extract<SupervisionEvent, { kind: 'orphan-exited' }>, options: RunOptions, log: Logger): void {
+  const level = options.warnOnReap ? 'warn' : 'info';
+  if (!log.enabled(level)) return;
+  const age = exit.startTicks ? ageMs(exit.startTicks) : null;
+  const name = exit.comm ? ` (${exit.comm})` : '';
+  log[level](`reaped orphan pid ${exit.pid}${name}: ${describeStatus(exit.status)}${age !== null ? ` after ${formatDuration(age)}` : ''}`, {
+    event: 'reap', pid: exit.pid, comm: exit.comm, exitCode: exit.status.exitCode,
+    signal: exit.status.signal === null ? null : signalName(exit.status.signal), ageMs: age,
+  });
 }
 
 /** Logs how the app ended, and why when it was killed. */
