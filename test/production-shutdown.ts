@@ -6,13 +6,15 @@
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { fixture, run, runReaper, until, within, zombieChildren, REAPER, type Running } from './fixtures/harness.js';
+import { fixture, requirePid1, run, runReaper, until, zombieChildren, REAPER, type Running } from './fixtures/harness.js';
+
+// These tests run reaper as a real PID 1 (unshare --pid).
+requirePid1(t);
 
 const node = process.execPath;
 const app = [node, fixture('shutdown-app.js')];
-/** waitFor, failing with the output after 20 s (the line is expected long before). */
-const soon = (r: Running, pattern: RegExp, stream?: 'stdout' | 'stderr') =>
-  within(r.waitFor(pattern, stream), 20_000, `${pattern}\nstdout: ${r.stdout()}\nstderr: ${r.stderr()}`);
+/** waitFor, failing after 20 s (the line is expected long before). */
+const soon = (r: Running, pattern: RegExp, stream?: 'stdout' | 'stderr') => r.waitFor(pattern, { stream, timeoutMs: 20_000 });
 const termAt = (stdout: string) => Number(/^signal SIGTERM (\d+)$/m.exec(stdout)?.[1]);
 
 t.test('--forward-delay 1s: SIGTERM reaches the app after 1 s, not before; one log line', async (t) => {
@@ -48,7 +50,7 @@ for (const second of ['SIGTERM', 'SIGINT'] as const) {
     t.notMatch(reaper.stdout(), /signal SIGTERM/, 'held so far');
     const sent = Date.now();
     reaper.signal(second);
-    await within(reaper.waitFor(/^signal SIGTERM \d+$/), 20_000, 'the released SIGTERM');
+    await soon(reaper, /^signal SIGTERM \d+$/);
     t.ok(termAt(reaper.stdout()) - sent < 20_000, 'long before the 60 s delay');
     if (second === 'SIGINT') {
       await reaper.waitFor(/^signal SIGINT \d+$/);
@@ -116,7 +118,7 @@ function asleep(pid: number): boolean {
 }
 
 async function wakeUps(pid: number, ms: number): Promise<number> {
-  await until(() => asleep(pid), 10_000);
+  await until(() => asleep(pid), 10_000, 'every thread asleep');
   const before = contextSwitches(pid);
   await new Promise((resolve) => setTimeout(resolve, ms)); // the measurement window itself
   return contextSwitches(pid) - before;
@@ -131,7 +133,7 @@ t.test('--pause as PID 1: 0 wake-ups, reaps every orphan, exits 0 on SIGTERM', a
   // Orphans made inside its pid namespace come to it.
   const made = spawnSync('nsenter', ['-t', String(init), '-p', 'sh', fixture('make-orphans.sh'), '20'], { encoding: 'utf8' });
   t.match(made.stdout, /orphans ready/);
-  t.ok(await reaper.waitForCount(/reaped orphan pid \d+ \(sleep\)/, 20, 'stderr'), '20 orphans reaped');
+  await reaper.waitFor(/reaped orphan pid \d+ \(sleep\)/, { stream: 'stderr', count: 20 });
   t.same(zombieChildren(init), [], 'no zombie left');
   reaper.signal('SIGTERM');
   const done = await reaper.finished;
