@@ -2,6 +2,7 @@
 // an option (or after "--"), so `reaper node app.js --port 8080` never reads
 // the app's flags. Every option has a REAPER_* twin; tini's and dumb-init's
 // flags and variables are accepted too, so reaper drops in for either.
+import { constants } from 'node:os';
 import { UsageError } from './errors.js';
 import { parseSignal } from './signals.js';
 import { LEVEL_NAMES, type LogFormat } from './log.js';
@@ -351,6 +352,14 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour:
   }
   if (options.command.length === 0) throw new UsageError('no program to run; name it after the options, e.g. reaper -- node app.js.');
   if (options.command[0] === '') throw new UsageError('the program name is empty; name the program to run, e.g. reaper -- node app.js.');
+  // dumb-init's session mode: the app's group is orphaned (its parent is in
+  // another session), and the kernel drops SIGTSTP/SIGTTIN/SIGTTOU for such
+  // a group, so, as dumb-init does, they are sent on as SIGSTOP unless the
+  // user rewrote them.
+  if (options.newSession) {
+    const { SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU } = constants.signals;
+    for (const stop of [SIGTSTP, SIGTTIN, SIGTTOU]) if (!options.rewrite.has(stop)) options.rewrite.set(stop, SIGSTOP);
+  }
   return { action: 'run', options };
 }
 

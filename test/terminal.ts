@@ -153,3 +153,25 @@ t.test('as PID 1 (docker run -it) ^Z stops the app, never reaper; SIGCONT to rea
   process.kill(stopped.reaper, 'SIGCONT');
   t.equal(await within(ended, 30_000, 'pty-run'), 130, `resumed by reaper, then ^C ended it:\n${screen}`);
 });
+
+// dumb-init's scenario 13: in session mode the app's group is orphaned, so a
+// forwarded SIGTSTP would be dropped by the kernel; it goes on as SIGSTOP.
+const sessionStop = (rewrite: string): Step[] => [
+  ['send', `${node} ${DUMB_INIT} ${rewrite} sh -c 'echo app-ready; exec sleep 4242.5' < /dev/null &\n`], ['expect', 'app-ready'],
+  ['send', 'until P=$(pgrep -xf "sleep 4242.5"); do :; done; kill -TSTP %1; wait %1; echo "wait $?"; echo "state $(ps -o stat= -p $P | cut -c1)"\n'],
+  ['expect', 'wait 148'], ['expect', 'state [A-Z]'],
+  ['send', 'kill -CONT %1; until [ "$(ps -o stat= -p $P | cut -c1)" = S ]; do :; done; echo "resumed"\n'], ['expect', 'resumed'],
+  ['send', 'kill %1; wait %1; echo "ended $?"\n'], ['expect', 'ended 143'], ['send', 'exit 0\n'],
+];
+const DUMB_INIT = join(mkdtempSync(join(tmpdir(), 'reaper-dumb-stop-')), 'dumb-init');
+symlinkSync(REAPER, DUMB_INIT);
+
+t.test("under dumb-init's name SIGTSTP stops the app's new session (as SIGSTOP) and reaper; SIGCONT resumes both", async (t) => {
+  const { status, screen } = shell(sessionStop(''));
+  t.equal(status, 0, `the whole script ran:\n${screen}`);
+  t.match(screen, /state T/, 'the app stopped');
+  // Control: forwarded as SIGTSTP, the kernel drops it for the orphaned group.
+  const control = shell(sessionStop('-r 20:20'));
+  t.equal(control.status, 0, `the control ran:\n${control.screen}`);
+  t.match(control.screen, /state S/, '-r 20:20: the app never stopped');
+});
