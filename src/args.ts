@@ -253,10 +253,10 @@ export const OPTIONS: OptionSpec[] = [
  * REAPER_* variables read outside the option table: reaper-zombies' --max, the
  * library's signal switch, docker/reaper-docker-init's path to the CLI, and the
  * project's own scripts and tests (docker-up.sh, node-versions.sh, prebuilds.sh,
- * .ci/run, the stress suite, drain tests), which pass through reaper's environment.
+ * .ci/run, the stress suite, drain and docker tests), which pass through reaper's environment.
  */
 const OTHER_VARIABLES = ['REAPER_ZOMBIES_MAX', 'REAPER_HANDLE_SIGNALS', 'REAPER_CLI', 'REAPER_CODE_CACHE'];
-const PROJECT_VARIABLES = /^REAPER_(DOCKER_\w+|STRESS_\w+|REQUIRE_DOCKER|NODES|PREBUILD_SCRATCH|RACE_MARKER)$/;
+const PROJECT_VARIABLES = /^REAPER_(DOCKER_\w+|STRESS_\w+|TEST_\w+|REQUIRE_DOCKER|NODES|PREBUILD_SCRATCH|RACE_MARKER)$/;
 
 function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
