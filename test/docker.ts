@@ -1,6 +1,7 @@
 // reaper in a real container engine (docker.io, dockerd started by
 // scripts/docker-up.sh with --init-path=docker/reaper-docker-init): zombies,
-// docker stop, exit codes, ^C on a tty, drain, docker run --init, docker info.
+// docker stop, exit codes, ^C on a tty, drain, a pod (reaper --pause, shared pid
+// namespace, --forward-delay), docker run --init, docker info.
 // Images: reaper-test:local (ENTRYPOINT reaper --, reaper installed from its npm
 // pack tarball; fixtures in /app/fixtures). Containers use --network=none.
 // Without docker this file skips, or fails when REAPER_REQUIRE_DOCKER=1 (CI).
@@ -167,6 +168,57 @@ function suite() {
         t.notOk(existsSync(path), `${c.what}: the helper was SIGKILLed, its data lost`);
       }
     }));
+  });
+
+  t.test("a pod: reaper --pause shares its pid namespace (Kubernetes' shareProcessNamespace); app containers join it", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'reaper-pod-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    // The pause container: reaper as PID 1 of the pod's pid namespace, no program.
+    const pauseName = nameOf('pod-pause');
+    const pause = await startApp(pauseName, ['--entrypoint', REAPER_BIN], ['-v', '--pause'], /no program \(--pause\)/);
+    const joined = ['--pid', `container:${pauseName}`];
+
+    // 1. Plain node as the app's entrypoint: its orphans go to the pod's PID 1.
+    const plainName = nameOf('pod-node');
+    const plain = await startApp(plainName, [...joined, '--entrypoint', 'node'], [APP, 'orphans', '20']);
+    await pause.waitFor(/reaped orphan pid \d+ \(sleep\)/, { stream: 'stderr', count: 20, timeoutMs: 30_000 });
+    t.same(await censusWhenSettled(plainName), { zombies: 0, alive: 0 }, 'the pause reaper reaped all 20 orphans of the node app');
+
+    // 2. reaper as the app's entrypoint: a subreaper there, not PID 1.
+    const appName = nameOf('pod-reaper');
+    const app = await startApp(appName, [...joined, '-v', `${dir}:/data`, '-e', 'REAPER_FORWARD_DELAY=1s'],
+      ['node', APP, 'term', 'helper', '/data/pod-helper']);
+    const stopAt = Date.now();
+    const stop = await docker(['stop', '-t', '10', appName]);
+    const done = await app.finished;
+    const termAt = Number(/app got SIGTERM (\d+)/.exec(done.stdout)?.[1]);
+    t.match(done.stderr, /holding SIGTERM for 1\.00s \(--forward-delay\)/, 'docker stop: the SIGTERM was held');
+    t.ok(termAt - stopAt >= 1000 && termAt - stopAt < 9000, `the app got its SIGTERM ${termAt - stopAt} ms after docker stop (the delay is 1 s)`);
+    t.ok(existsSync(join(dir, 'pod-helper')), 'the helper the app left was drained: it got SIGTERM and flushed');
+    t.ok(stop.ms < 9000, `docker stop returned in ${Math.round(stop.ms)} ms, before its SIGKILL`);
+    t.equal(done.code, 0, "the container exited with the app's status");
+
+    await docker(['stop', plainName]);
+    await plain.finished;
+    // 3. The pod ends: the pause container exits 0 on docker stop's SIGTERM.
+    const pauseStop = await docker(['stop', '-t', '10', pauseName]);
+    const pauseDone = await pause.finished;
+    t.equal(pauseDone.code, 0, 'docker stop of the pause container: exit 0');
+    t.ok(pauseStop.ms < 9000, `at once (${Math.round(pauseStop.ms)} ms), not by SIGKILL`);
+    t.match(pauseDone.stderr, /received SIGTERM: exiting 0/);
+    await docker(['rm', '-f', pauseName, plainName, appName]);
+  });
+
+  t.test('pod control: a pause container that does not reap leaves the node app\'s orphans as zombies', async (t) => {
+    const pauseName = nameOf('pod-control-pause');
+    const pause = await startApp(pauseName, ['--entrypoint', 'sh'], ['-c', 'echo paused; exec tail -f /dev/null'], /paused/);
+    const plainName = nameOf('pod-control-node');
+    const plain = await startApp(plainName, ['--pid', `container:${pauseName}`, '--entrypoint', 'node'], [APP, 'orphans', '20']);
+    const counts = await censusWhenSettled(plainName);
+    t.equal(counts.alive, 0, 'the orphans have exited');
+    t.ok(counts.zombies >= 20, `and stay zombies under a PID 1 that does not reap (${counts.zombies})`);
+    await docker(['rm', '-f', pauseName, plainName]);
+    await Promise.all([pause.finished, plain.finished]);
   });
 
   t.test('docker run --init runs reaper (dockerd --init-path=docker/reaper-docker-init)', async (t) => {
