@@ -24,6 +24,7 @@ namespace {
 struct ChildArgs {
   const SpawnRequest* request;
   int listen_pid_index;     // envp entry to rewrite (see listen_pid_entry), or -1
+  int listen_fds;           // LISTEN_FDS: fds 3.. the app inherits with it
   size_t envc;
   volatile int exec_errno;  // written by the child only when exec fails
   bool take_terminal;       // new_session: reaper gave up its terminal for the app
@@ -54,6 +55,18 @@ int listen_pid_entry(char* const* envp) {
     if (strcmp(envp[i], own) == 0) return i;
   }
   return -1;
+}
+
+// LISTEN_FDS=<n> from envp (0 when absent or not a number below 4096).
+int listen_fds(char* const* envp) {
+  const char prefix[] = "LISTEN_FDS=";
+  for (int i = 0; envp[i]; i++) {
+    if (strncmp(envp[i], prefix, sizeof prefix - 1) != 0) continue;
+    char* end = nullptr;
+    long n = strtol(envp[i] + sizeof prefix - 1, &end, 10);
+    return *end == '\0' && n > 0 && n < 4096 ? static_cast<int>(n) : 0;
+  }
+  return 0;
 }
 
 int child_main(void* raw) {
@@ -94,7 +107,8 @@ int child_main(void* raw) {
 
   // Node marks every inherited fd close-on-exec, 0-2 included; the app needs
   // its stdio.
-  for (int fd = 0; fd <= 2; fd++) {
+  // With socket activation the passed sockets (fds 3 to 3 + LISTEN_FDS - 1) are the app's too.
+  for (int fd = 0; fd <= 2 + args->listen_fds; fd++) {
     int flags = fcntl(fd, F_GETFD);
     if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
   }
@@ -156,7 +170,8 @@ pid_t spawn_child(const SpawnRequest& request, int* exec_errno) {
   }
   char* stack = mapping + page;
 
-  ChildArgs args{&request, listen_pid_index, envc, 0, false};
+  // Only for a LISTEN_PID that names us: otherwise the sockets are not ours to pass.
+  ChildArgs args{&request, listen_pid_index, listen_pid_index >= 0 ? listen_fds(request.envp) : 0, envc, 0, false};
   if (request.new_session && isatty(STDIN_FILENO) && getsid(0) == getpid() && tcgetsid(STDIN_FILENO) == getpid()) {
     // The session leader gives its terminal up so that the app's new session
     // can take it (dumb-init does the same). The kernel sends SIGHUP and

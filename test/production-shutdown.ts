@@ -220,6 +220,18 @@ t.test('LISTEN_PID naming reaper reaches the app as the app\'s own pid', async (
   await sub.finished;
 });
 
+t.test('socket activation: the LISTEN_FDS sockets reach the app with LISTEN_PID; control: not for another LISTEN_PID', async (t) => {
+  // The probe opens nothing itself before it looks (node would: its epoll fd is 3).
+  const probe = `sh -c 'if [ -e /proc/$$/fd/3 ]; then read -r line <&3; else line=none; fi; echo "fd3=$line pid=$$ LISTEN_PID=$LISTEN_PID"'`;
+  const activated = (listenPid: string) =>
+    run(['sh', '-c', `exec 3</etc/hostname; LISTEN_PID=${listenPid} LISTEN_FDS=1 exec ${node} ${REAPER} -- ${probe}`], { pid1: false }).finished;
+  const passed = await activated('$$');
+  const hostname = readFileSync('/etc/hostname', 'utf8').split('\n')[0];
+  t.match(passed.stdout, new RegExp(`^fd3=${hostname} pid=(\\d+) LISTEN_PID=\\1$`, 'm'), 'fd 3 and LISTEN_PID=<its pid> reached the app');
+  const other = await activated('4242');
+  t.match(other.stdout, /^fd3=none pid=\d+ LISTEN_PID=4242$/m, 'sockets for another process stay with reaper (close-on-exec)');
+});
+
 t.test('control: LISTEN_PID naming another process is passed unchanged', async (t) => {
   const reaper = runReaper(['--', ...app], { env: { LISTEN_PID: '4242' } });
   const [, , listen] = await reaper.waitFor(/^ready (\d+) LISTEN_PID=(\d*)$/);
