@@ -139,3 +139,18 @@ t.test('-l prints the package\'s LICENSE file', async (t) => {
   t.equal(out.stdout, readFileSync(join(ROOT, 'LICENSE'), 'utf8'), 'the file, verbatim');
   t.match(out.stdout, /^MIT License/);
 });
+
+t.test('production shutdown: --forward-delay, --orphans, --pause and their twins', async (t) => {
+  t.equal(run(['--forward-delay', '1m30s', 'app']).forwardDelayMs, 90_000, 'Go duration syntax');
+  t.equal(run(['app'], { REAPER_FORWARD_DELAY: '5s' }).forwardDelayMs, 5000, 'env twin');
+  t.equal(run(['app']).forwardDelayMs, 0, 'off by default');
+  t.equal(run(['--orphans', 'terminate', 'app']).orphans, 'terminate');
+  t.equal(run(['app'], { REAPER_ORPHANS: 'terminate' }).orphans, 'terminate', 'env twin');
+  t.equal(run(['app']).orphans, 'reap', 'reap by default');
+  t.throws(() => run(['--orphans', 'kill', 'app']), new UsageError('--orphans: "kill" is not an orphan policy; use reap or terminate.'));
+  t.same(run(['-P']).command, [], '-P needs no program');
+  t.ok(run(['--pause']).pause && run([], { REAPER_PAUSE: '1' }).pause, '--pause and REAPER_PAUSE');
+  t.throws(() => run(['-P', 'sleep', '1']), /--pause runs no program, but "sleep" was given/);
+  t.equal(run(['--forward-delay', '4s', '--stop-timeout', '5s', 'app']).stopTimeoutMs, 5000, 'a delay shorter than the stop timeout');
+  t.throws(() => run(['--forward-delay', '5s', '--stop-timeout', '5s', 'app']), /is not shorter than --stop-timeout/);
+});
