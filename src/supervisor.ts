@@ -111,7 +111,7 @@ function handlerConfig(options: RunOptions, log: Logger): HandlerConfig {
   // Orphans' names (read from /proc before the zombie goes) only when logged.
   return {
     rewrite, report, toGroup: options.processGroup, describe: options.warnOnReap || log.enabled('info'),
-    holdTerm: options.forwardDelayMs > 0,
+    holdTerm: options.forwardDelayMs > 0 && !options.pause, // --pause has no app to hold it for
   };
 }
 
