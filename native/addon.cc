@@ -288,6 +288,15 @@ Napi::Value OwnedProcessPids(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// anythingLeft(wholeNamespace) -> false when the drain has nothing to do
+Napi::Value AnythingLeft(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool whole_namespace = info[0].ToBoolean();
+  int result = reaper::anything_left(whole_namespace);
+  if (result < 0) return check(env, result, whole_namespace ? "kill" : "waitid"), env.Undefined();
+  return Napi::Boolean::New(env, result == 1);
+}
+
 Napi::Value SetChildSubreaper(const Napi::CallbackInfo& info) {
   check(info.Env(), reaper::set_child_subreaper(info[0].ToBoolean()), "prctl");
   return info.Env().Undefined();
@@ -376,6 +385,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reapPid", Napi::Function::New(env, ReapPid));
   exports.Set("procStat", Napi::Function::New(env, ProcStat));
   exports.Set("readChildren", Napi::Function::New(env, ReadChildren));
+  exports.Set("anythingLeft", Napi::Function::New(env, AnythingLeft));
   exports.Set("ownedProcessPids", Napi::Function::New(env, OwnedProcessPids));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal));

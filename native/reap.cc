@@ -3,6 +3,7 @@
 // waitid, waitpid: no stdio, no malloc, no strtol). A process can vanish
 // mid-read: that is an error code, never an exception.
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -128,6 +129,18 @@ int read_children(pid_t tgid, pid_t tid, pid_t* pids, int capacity) {
   if (n < 0) return static_cast<int>(n);
   if (in_number && count < capacity) pids[count++] = current;
   return count;
+}
+
+int anything_left(bool whole_namespace) {
+  if (whole_namespace) {
+    int result = kill(-1, 0);
+    if (result < 0 && errno == ESRCH) return 0;
+    return result < 0 && errno != EPERM ? -errno : 1;
+  }
+  siginfo_t info;
+  int result = retry_eintr([&] { return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL); });
+  if (result == -ECHILD) return 0;
+  return result < 0 ? result : 1;
 }
 
 }  // namespace reaper

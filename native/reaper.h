@@ -75,6 +75,12 @@ int read_proc_stat(pid_t pid, ProcStat* out);
 // Returns the number written to pids (at most capacity), or -errno.
 int read_children(pid_t tgid, pid_t tid, pid_t* pids, int capacity);
 
+// Whether anything is left below reaper: with whole_namespace (reaper is
+// PID 1), any other process of its pid namespace (kill(-1, 0)); otherwise
+// any child, live or zombie (waitid with WNOWAIT: nothing is reaped).
+// Returns 1 or 0, or -errno.
+int anything_left(bool whole_namespace);
+
 // ---------------------------------------------------------------- signals.cc
 
 // Highest signal number we handle (SIGRTMAX on Linux).

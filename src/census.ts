@@ -3,7 +3,7 @@
 // live process that never waits) and what to do about it. Processes come and
 // go while we look: anything that vanishes mid-scan is skipped, never thrown.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ReaperError } from './errors.js';
 import { native } from './native.js';
 import { ageMs, commandLine, listProcesses, type ProcessEntry } from './procfs.js';
@@ -192,7 +192,7 @@ function baseName(word: string): string {
 }
 
 /** This package's own CLI files, to recognise reaper however it was installed. */
-const OWN_CLI = new Set([fileURLToPath(new URL('./cli.cjs', import.meta.url)), fileURLToPath(new URL('./cli.js', import.meta.url))]);
+const OWN_CLI = new Set([join(import.meta.dirname, 'cli.cjs'), join(import.meta.dirname, 'cli.js')]);
 
 /** Whether a command line is reaper's (its bin, its dist/cli.cjs, or this very package's CLI). */
 function isReaper(command: string, comm: string): boolean {

@@ -2,7 +2,7 @@
 // Parses the command line, hands over to the supervisor and exits with the
 // child's status. Usage errors are one line on stderr and exit status 2, or 1
 // under tini's and dumb-init's names, as those tools exit.
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { helpText, parseInvocation, unknownVariables, type Flavour } from './args.js';
 import { isSystemError, ReaperError, UsageError } from './errors.js';
@@ -12,7 +12,7 @@ import { supervise } from './supervisor.js';
 import { launch, relaunchIfShaped } from './launch.js';
 
 /** Read only for --help and --version: the start path of PID 1 stays short. */
-const packageJson = () => JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string; gitHead?: string };
+const packageJson = () => JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string; gitHead?: string };
 
 function flavourOf(argv1: string | undefined): Flavour {
   const name = basename(argv1 ?? '');
@@ -29,7 +29,7 @@ function versionLine(): string {
   const { version, gitHead } = packageJson();
   let commit = gitHead?.slice(0, 7);
   try {
-    commit = (JSON.parse(readFileSync(new URL('./commit.json', import.meta.url), 'utf8')) as { commit: string }).commit;
+    commit = (JSON.parse(readFileSync(join(import.meta.dirname, 'commit.json'), 'utf8')) as { commit: string }).commit;
   } catch {
     // Built outside a git checkout: no commit to name.
   }
@@ -69,7 +69,7 @@ async function main(): Promise<number> {
   if (invocation.action === 'license') {
     // The package's LICENSE file is the one owner of the text (npm ships it in every tarball).
     try {
-      process.stdout.write(readFileSync(new URL('../LICENSE', import.meta.url), 'utf8'));
+      process.stdout.write(readFileSync(join(import.meta.dirname, '..', 'LICENSE'), 'utf8'));
       return 0;
     } catch (error) {
       process.stderr.write(`reaper: the package's LICENSE file cannot be read (${(error as NodeJS.ErrnoException).code}); reaper-init is MIT licensed, reinstall it to restore the file.\n`);

@@ -6,7 +6,6 @@
 // a pid that was reaped and reused is never hit. Nothing here may keep PID 1
 // from exiting: the SIGKILL deadline is armed before anything that can fail.
 import { readlinkSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { isSystemError } from './errors.js';
 import { formatDuration } from './format.js';
 import type { Logger } from './log.js';
@@ -29,9 +28,10 @@ export interface DrainedProcess {
  * What the drain covered: every process of reaper's pid namespace (reaper is
  * its PID 1 and /proc is the namespace's), the tree below reaper, the pid
  * namespace unnamed (PID 1 under a /proc that is not its own: kill(-1)), or
- * nothing (not PID 1, and a /proc that is not its own).
+ * nothing (not PID 1, and a /proc that is not its own), or nothing because
+ * nothing was left (see nothingLeft: /proc was not read).
  */
-export type DrainScope = 'namespace' | 'descendants' | 'namespace-unnamed' | 'none';
+export type DrainScope = 'namespace' | 'descendants' | 'namespace-unnamed' | 'none' | 'nothing-left';
 
 export interface DrainReport {
   signal: string;
@@ -68,6 +68,21 @@ const SIGCONT = 18;
 const RESCAN_MS = 20;
 /** After SIGKILL, how long to wait for processes stuck in the kernel. */
 const KILL_WAIT_MS = 2000;
+
+/** Milliseconds on a monotonic clock (node:perf_hooks would load ten modules for this). */
+const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
+
+/**
+ * The usual end, proven in one syscall without reading /proc: as PID 1, no
+ * other process is in the pid namespace (kill(-1, 0) finds none: that covers
+ * processes entered with docker exec, which are not our children); otherwise
+ * reaper has no child at all, live or zombie, so it has no descendant either
+ * (each descendant's chain of parents ends at one of reaper's children; as a
+ * subreaper, orphans below are re-parented to one of them or to reaper).
+ */
+function nothingLeft(addon: ReturnType<typeof native>): boolean {
+  return !addon.anythingLeft(process.pid === 1);
+}
 
 /**
  * Whose /proc this is decides what reaper can prove is its own. /proc/self
@@ -117,7 +132,16 @@ interface Tracked extends DrainedProcess {
 export function drain(context: DrainContext): Promise<DrainReport> {
   const { log } = context;
   const addon = native();
-  const start = performance.now();
+  const start = monotonicMs();
+  context.reapAll();
+  if (nothingLeft(addon)) {
+    return Promise.resolve({
+      // A getter: naming a signal loads node:os, which this end of a start does not need.
+      get signal() { return signalName(context.signal); },
+      graceMs: context.graceMs, scope: 'nothing-left', processes: [],
+      exitedOnSignal: 0, killed: [], refused: [], killedUnnamed: false, durationMs: monotonicMs() - start, survivors: 0,
+    });
+  }
   const scope = drainScope(log);
   const tracked = new Map<string, Tracked>();
   let killing = false;
@@ -166,7 +190,7 @@ export function drain(context: DrainContext): Promise<DrainReport> {
       }
       return !signalNamespace(0);
     }
-    const now = performance.now();
+    const now = monotonicMs();
     const present = new Set<string>();
     for (const entry of list()) {
       const key = `${entry.pid}:${entry.startTicks}`;
@@ -195,7 +219,7 @@ export function drain(context: DrainContext): Promise<DrainReport> {
     for (const entry of list()) {
       if (entry.state === 'Z') continue;
       const key = `${entry.pid}:${entry.startTicks}`;
-      const target = tracked.get(key) ?? track(entry, key, performance.now());
+      const target = tracked.get(key) ?? track(entry, key, monotonicMs());
       target.killed = send(target, SIGKILL);
     }
   };
@@ -249,7 +273,7 @@ export function drain(context: DrainContext): Promise<DrainReport> {
         killed: processes.filter((p) => p.killed),
         refused: processes.filter((p) => !p.killed && p.refused),
         killedUnnamed,
-        durationMs: performance.now() - start,
+        durationMs: monotonicMs() - start,
         survivors: left,
       };
       if (processes.length > 0 || scope === 'namespace-unnamed') log.notice(summarize(report), { event: 'drain', ...report });

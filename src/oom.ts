@@ -137,16 +137,22 @@ function effectiveLimit(cgroup: MemoryCgroup): number | null {
   return limit;
 }
 
-export function readMemory(cgroup: MemoryCgroup | null): MemoryReading {
-  if (!cgroup) return { oomKills: null, limitBytes: null };
-  const file = cgroup.version === 2 ? `${cgroup.path}/memory.events` : `${cgroup.path}/memory.oom_control`;
-  return { oomKills: readKeyed(file, 'oom_kill'), limitBytes: effectiveLimit(cgroup) };
+function readOomKills(cgroup: MemoryCgroup | null): number | null {
+  if (!cgroup) return null;
+  return readKeyed(cgroup.version === 2 ? `${cgroup.path}/memory.events` : `${cgroup.path}/memory.oom_control`, 'oom_kill');
 }
 
-/** Call before the child starts; explainDeath compares against it. */
+export function readMemory(cgroup: MemoryCgroup | null): MemoryReading {
+  return { oomKills: readOomKills(cgroup), limitBytes: cgroup ? effectiveLimit(cgroup) : null };
+}
+
+/**
+ * Call before the child starts; explainDeath compares against it. Only the
+ * counter is read here: the limit is read when there is a death to explain.
+ */
 export function memoryWatch(): MemoryWatch {
   const cgroup = findMemoryCgroup();
-  return { cgroup, before: readMemory(cgroup) };
+  return { cgroup, before: { oomKills: readOomKills(cgroup), limitBytes: null } };
 }
 
 export interface DeathExplanation {
@@ -162,8 +168,10 @@ export interface DeathExplanation {
  * Null when it exited normally and the OOM killer did nothing.
  */
 export function explainDeath(pid: number, name: string, status: ExitStatus, watch: MemoryWatch): DeathExplanation | null {
-  const after = readMemory(watch.cgroup);
-  const kills = watch.before.oomKills !== null && after.oomKills !== null ? after.oomKills - watch.before.oomKills : 0;
+  const oomKills = readOomKills(watch.cgroup);
+  const kills = watch.before.oomKills !== null && oomKills !== null ? oomKills - watch.before.oomKills : 0;
+  if (status.signal === null && kills <= 0) return null;
+  const after = { oomKills, limitBytes: watch.cgroup ? effectiveLimit(watch.cgroup) : null };
   const limit = after.limitBytes !== null ? `the memory limit of ${formatBytes(after.limitBytes)}` : 'its memory limit';
   if (status.signal === 9 && kills > 0) {
     return {
@@ -172,7 +180,6 @@ export function explainDeath(pid: number, name: string, status: ExitStatus, watc
       memoryLimitBytes: after.limitBytes,
     };
   }
-  if (status.signal === null && kills <= 0) return null;
   const others = kills > 0
     ? `; meanwhile the kernel's OOM killer killed ${kills === 1 ? 'a process' : `${kills} processes`} in its cgroup ${watch.cgroup!.path}, which reached ${limit}`
     : '';

@@ -1,14 +1,21 @@
 // Signal names and numbers. Node's os.constants.signals covers 1-31; the
 // real-time range starts where the C library says (glibc 34, musl 35), so it
 // is asked of the addon, built against that C library, when a name needs it.
-import { constants } from 'node:os';
 import { UsageError } from './errors.js';
 import { native } from './native.js';
 
-const byNumber = new Map<number, string>();
-for (const [name, number] of Object.entries(constants.signals)) {
-  // Aliases (SIGIOT = SIGABRT, SIGPOLL = SIGIO): keep the first, usual, name.
-  if (!byNumber.has(number)) byNumber.set(number, name);
+// node:os is loaded when a signal is first named, not on every start (a
+// plain `reaper -- app` that exits 0 names none).
+const signals = () => process.getBuiltinModule('node:os').constants.signals as Record<string, number>;
+let names: Map<number, string> | undefined;
+function byNumber(): Map<number, string> {
+  if (names) return names;
+  names = new Map();
+  for (const [name, number] of Object.entries(signals())) {
+    // Aliases (SIGIOT = SIGABRT, SIGPOLL = SIGIO): keep the first, usual, name.
+    if (!names.has(number)) names.set(number, name);
+  }
+  return names;
 }
 
 /** The kernel's last signal, whatever the C library. */
@@ -17,7 +24,7 @@ const SIGRTMAX = 64;
 const rtmin = () => native().SIGRTMIN;
 
 export function signalName(signal: number): string {
-  const name = byNumber.get(signal);
+  const name = byNumber().get(signal);
   if (name) return name;
   if (signal > 31 && signal <= SIGRTMAX && signal >= rtmin()) {
     const fromMin = signal - rtmin();
@@ -47,7 +54,7 @@ export function parseSignal(text: string, what: string, allowZero = false): numb
     const number = (rt[1] === 'MIN' ? min : SIGRTMAX) + offset;
     if (number >= min && number <= SIGRTMAX) return number;
   } else {
-    const number = (constants.signals as Record<string, number>)[name];
+    const number = signals()[name];
     if (number !== undefined) return number;
   }
   throw new UsageError(`${what}: unknown signal "${text}"; use a name such as SIGTERM, TERM, SIGRTMIN+2, or a number 1-${SIGRTMAX}.`);

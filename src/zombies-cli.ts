@@ -4,12 +4,14 @@
 // With --max N it exits 1 when more than N zombies exist (a HEALTHCHECK).
 // Usage errors are one line on stderr and exit status 2.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { unknownVariables } from './args.js';
 import { census, type CensusReport, type ZombieGroup } from './census.js';
 import { UsageError } from './errors.js';
 import { formatDuration } from './format.js';
+import { relaunchIfShaped } from './launch.js';
 
-const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const packageJson = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
 
 interface Options {
   json: boolean;
@@ -114,6 +116,10 @@ export function formatText(report: CensusReport): string {
 }
 
 function main(): number {
+  // A HEALTHCHECK runs this in the app's image: NODE_OPTIONS (an inspector, an
+  // APM preload) is the app's. Through the launcher (bin/reaper-zombies) it
+  // never applies here; started by node directly, node starts again without it.
+  relaunchIfShaped((message) => process.stderr.write(`reaper-zombies: ${message}\n`));
   let options: Options;
   try {
     options = parseArguments(process.argv.slice(2), process.env);
