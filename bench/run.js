@@ -70,12 +70,26 @@ function compileHelpers() {
   }
 }
 
-/** One timed run as PID 1 of a new namespace; returns wall ms. */
+/** One timed run as PID 1 of a new namespace; returns wall and CPU ms. */
 function timedPid1(argv) {
   const result = spawnSync(join(OUT, 'pidns'), ['-t', '--', ...argv], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-  const match = result.stderr.match(/wall_ns (\d+)/);
-  if (result.status !== 0 || !match) throw new Error(`${argv.join(' ')} as PID 1 failed (${result.status}): ${result.stderr}`);
-  return Number(match[1]) / 1e6;
+  const wall = result.stderr.match(/wall_ns (\d+)/);
+  const cpu = result.stderr.match(/cpu_ns (\d+)/);
+  if (result.status !== 0 || !wall || !cpu) throw new Error(`${argv.join(' ')} as PID 1 failed (${result.status}): ${result.stderr}`);
+  return { wall: Number(wall[1]) / 1e6, cpu: Number(cpu[1]) / 1e6 };
+}
+
+/**
+ * Node's environment is the same for every run: reaper's launcher hides
+ * NODE_* / UV_* from the Node that runs reaper, so a `node -e 0` started with
+ * them would be measured doing work reaper's node never does (a machine with
+ * NODE_EXTRA_CA_CERTS makes every node start ~30 ms slower: reaper would look
+ * twice as fast as its own floor). They are removed for the whole run.
+ */
+function sameNodeEnvironment() {
+  const removed = Object.keys(process.env).filter((name) => /^(NODE_|UV_)/.test(name));
+  for (const name of removed) delete process.env[name];
+  return removed;
 }
 
 /** Rotates the order of the inits each repetition, so none is always first. */
@@ -93,19 +107,20 @@ const add = (metric, who, value, rep) => {
 
 function startupRound(rep) {
   const trueBin = which('true');
-  for (let pair = 0; pair < config.startupPairs; pair++) {
-    for (const init of rotate(INITS, rep + pair)) {
-      const withInit = timedPid1([...init.argv, trueBin]);
-      const bare = timedPid1([trueBin]);
-      add('startup_init_ms', init.name, withInit, rep);
-      add('startup_bare_ms', init.name, bare, rep);
-      add('startup_overhead_ms', init.name, withInit - bare, rep);
-    }
-    const node = timedPid1([process.execPath, '-e', '0']);
+  const pair = (who, argv) => {
+    const withInit = timedPid1(argv);
     const bare = timedPid1([trueBin]);
-    add('startup_init_ms', 'node', node, rep);
-    add('startup_bare_ms', 'node', bare, rep);
-    add('startup_overhead_ms', 'node', node - bare, rep);
+    for (const [unit, suffix] of [['wall', ''], ['cpu', '_cpu']]) {
+      add(`startup${suffix}_init_ms`, who, withInit[unit], rep);
+      add(`startup${suffix}_bare_ms`, who, bare[unit], rep);
+      add(`startup${suffix}_overhead_ms`, who, withInit[unit] - bare[unit], rep);
+    }
+  };
+  for (let round = 0; round < config.startupPairs; round++) {
+    // node -e 0 takes its turn among the inits, so no one is always first.
+    for (const init of rotate([...INITS, { name: 'node', argv: [process.execPath, '-e', '0'] }], rep + round)) {
+      pair(init.name, init.name === 'node' ? init.argv : [...init.argv, trueBin]);
+    }
   }
 }
 
@@ -270,8 +285,10 @@ async function waitForQuiet() {
 
 async function main() {
   const started = Date.now();
+  const nodeEnvRemoved = sameNodeEnvironment();
   await waitForQuiet();
   const loadStart = loadavg();
+  if (nodeEnvRemoved.length) log(`removed ${nodeEnvRemoved.join(', ')} for every run: node -e 0 starts as reaper's node does`);
   log(`load average at start: ${loadStart}${Number(loadStart.split(' ')[0]) > 0.7 ? ' (busy machine: figures will be noisy)' : ''}`);
   if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (pid namespaces, apt-get)');
   ensureInits();
@@ -300,7 +317,7 @@ async function main() {
   log('library mode: reap pass cost');
   const library = libraryPass();
 
-  const env = { ...environment(loadStart), loadEnd: loadavg(), minutes: ((Date.now() - started) / 60000).toFixed(1), quick: QUICK, config };
+  const env = { ...environment(loadStart), nodeEnvRemoved, loadEnd: loadavg(), minutes: ((Date.now() - started) / 60000).toFixed(1), quick: QUICK, config };
   const results = evaluate(samples, perRep, ANCHORS);
   const markdown = formatReport(results, library, env, samples);
   const target = QUICK && process.env.BENCH_WRITE !== '1' ? join(OUT, 'BENCHMARKS.md') : join(ROOT, 'BENCHMARKS.md');

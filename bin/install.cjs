@@ -1,6 +1,7 @@
 // The install step after node-gyp-build (package.json "install"): puts the
 // native launcher, from a source build or the prebuild, in place of the
-// JavaScript stubs bin/reaper and docker/reaper-docker-init, as esbuild puts
+// JavaScript stubs bin/reaper, bin/reaper-zombies (the launcher runs the census
+// when called by that name) and docker/reaper-docker-init, as esbuild puts
 // its binary in place of its bin stub. It never fails the install: where no
 // launcher runs here, the stubs stay and reaper falls back to starting node
 // again (src/launch.ts). A git checkout keeps its tracked stubs. Then it
@@ -41,6 +42,7 @@ function writeCodeCache() {
 if (process.platform === 'linux' && !existsSync(join(root, '.git'))) {
   if (launcher) {
     install(join(root, 'bin', 'reaper'));
+    install(join(root, 'bin', 'reaper-zombies'));
     install(join(root, 'docker', 'reaper-docker-init'));
   }
   writeCodeCache();

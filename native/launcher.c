@@ -11,7 +11,11 @@
  *   bundle: $REAPER_CLI, then dist/cli.cjs one or two directories above this
  *           executable (bin/, docker/; build/Release/, prebuilds/<platform>/),
  *           then the usual install places inside an image (as docker-init,
- *           this file is bind-mounted to /sbin and the package is elsewhere). */
+ *           this file is bind-mounted to /sbin and the package is elsewhere).
+ *           Called as reaper-zombies (the census bin, bin/reaper-zombies), it
+ *           runs dist/zombies-cli.cjs instead, found the same way (beside
+ *           $REAPER_CLI when that is set): a HEALTHCHECK in the app's image
+ *           must not get the app's NODE_OPTIONS either. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -41,29 +45,32 @@ static int find_node(char* out, size_t size) {
   return access(out, X_OK) == 0;
 }
 
-static int find_cli(const char* argv0, char* out, size_t size) {
+/* entry: the file in dist/ to run ("cli.cjs" or "zombies-cli.cjs"). */
+static int find_cli(const char* argv0, const char* entry, char* out, size_t size) {
   const char* explicit_cli = getenv("REAPER_CLI");
   if (explicit_cli && *explicit_cli) {
-    snprintf(out, size, "%s", explicit_cli);
+    const char* slash = strrchr(explicit_cli, '/');
+    if (strcmp(entry, "cli.cjs") == 0 || !slash) snprintf(out, size, "%s", explicit_cli);
+    else snprintf(out, size, "%.*s/%s", (int)(slash - explicit_cli), explicit_cli, entry);
     return is_file(out);
   }
   char self[PATH_MAX];
   if (realpath("/proc/self/exe", self) || realpath(argv0, self)) {
     char* slash = strrchr(self, '/');
     if (slash) *slash = '\0';
-    static const char* const up[] = {"/../dist/cli.cjs", "/../../dist/cli.cjs"};
+    static const char* const up[] = {"/../dist/", "/../../dist/"};
     for (size_t i = 0; i < sizeof up / sizeof *up; i++) {
-      if ((size_t)snprintf(out, size, "%s%s", self, up[i]) < size && is_file(out)) return 1;
+      if ((size_t)snprintf(out, size, "%s%s%s", self, up[i], entry) < size && is_file(out)) return 1;
     }
   }
   static const char* const installed[] = {
-      "/app/node_modules/reaper-init/dist/cli.cjs",
-      "/usr/src/app/node_modules/reaper-init/dist/cli.cjs",
-      "/usr/local/lib/node_modules/reaper-init/dist/cli.cjs",
-      "/usr/lib/node_modules/reaper-init/dist/cli.cjs",
+      "/app/node_modules/reaper-init/dist/",
+      "/usr/src/app/node_modules/reaper-init/dist/",
+      "/usr/local/lib/node_modules/reaper-init/dist/",
+      "/usr/lib/node_modules/reaper-init/dist/",
   };
   for (size_t i = 0; i < sizeof installed / sizeof *installed; i++) {
-    snprintf(out, size, "%s", installed[i]);
+    snprintf(out, size, "%s%s", installed[i], entry);
     if (is_file(out)) return 1;
   }
   return 0;
@@ -82,14 +89,17 @@ int main(int argc, char** argv) {
     if (sigismember(&mask, s) == 1) blocked |= 1ULL << (s - 1);
   }
 
+  const char* name = strrchr(argv0, '/') ? strrchr(argv0, '/') + 1 : argv0;
+  const char* entry = strcmp(name, "reaper-zombies") == 0 ? "zombies-cli.cjs" : "cli.cjs";
   char found[PATH_MAX], cli[PATH_MAX];
-  if (!find_cli(argv0, found, sizeof found)) {
+  if (!find_cli(argv0, entry, found, sizeof found)) {
     const char* explicit_cli = getenv("REAPER_CLI");
     if (explicit_cli && *explicit_cli) {
-      fprintf(stderr, "reaper: REAPER_CLI=%s is not a readable file; point it at reaper-init's dist/cli.cjs.\n", explicit_cli);
+      fprintf(stderr, "reaper: REAPER_CLI=%s: %s is not a readable file; point REAPER_CLI at reaper-init's dist/cli.cjs.\n",
+              explicit_cli, found);
     } else {
-      fprintf(stderr, "reaper: cannot find reaper's dist/cli.cjs (looked beside %s and in the usual install places); "
-                      "install reaper-init in the image or set REAPER_CLI to its dist/cli.cjs.\n", argv0);
+      fprintf(stderr, "reaper: cannot find reaper's dist/%s (looked beside %s and in the usual install places); "
+                      "install reaper-init in the image or set REAPER_CLI to its dist/cli.cjs.\n", entry, argv0);
     }
     return 127;
   }

@@ -74,7 +74,7 @@ t.test('from a clean clone: the tarball holds both prebuilds, installs without a
     // reaper.glibc.node: the name src/native.ts loads directly, without node-gyp-build's scans.
     for (const file of ['reaper.glibc.node', 'reaper-launcher']) t.ok(listing.includes(`package/prebuilds/linux-${arch}/${file}`), `prebuilds/linux-${arch}/${file}`);
   }
-  for (const path of ['LICENSE', 'README.md', 'dist/cli.cjs', 'dist/cli-main.cjs', 'dist/zombies-cli.js', 'dist/index.js', 'register.cjs']) t.ok(listing.includes(`package/${path}`), path);
+  for (const path of ['LICENSE', 'README.md', 'dist/cli.cjs', 'dist/cli-main.cjs', 'dist/zombies-cli.cjs', 'bin/reaper-zombies', 'dist/index.js', 'register.cjs']) t.ok(listing.includes(`package/${path}`), path);
   t.notOk(listing.some((path) => /^package\/(build|test|src|\.ci)\//.test(path)), 'no build/, test/, src/ or .ci/');
 
   const bin = minimalPath();
@@ -93,8 +93,9 @@ t.test('from a clean clone: the tarball holds both prebuilds, installs without a
   // The install step put the native launcher (native/launcher.c) in place of the JS stubs.
   const elf = (path: string) => readFileSync(path).subarray(0, 4).toString('latin1') === '\x7fELF';
   t.ok(elf(binPath('reaper')), 'node_modules/.bin/reaper is the native launcher');
+  t.ok(elf(binPath('reaper-zombies')), 'so is node_modules/.bin/reaper-zombies (it runs the census by that name)');
   t.ok(elf(join(pkg, 'docker', 'reaper-docker-init')), 'so is docker/reaper-docker-init');
-  t.ok(readdirSync(join(pkg, 'dist')).some((name) => /^cli-main\.\d+-\d+\.cache$/.test(name)), "and V8's code cache for the bundle was made");
+  t.ok(readdirSync(join(pkg, 'dist')).some((name) => /^cli-main\.[0-9a-f]{16}\.cache$/.test(name)), "and V8's code cache for the bundle was made");
   const inProject = (command: string, args: string[]) => sh(command, args, { cwd: project, env });
 
   const reaper = inProject(binPath('reaper'), ['--', 'sh', '-c', 'exit 3']);
@@ -110,6 +111,10 @@ t.test('from a clean clone: the tarball holds both prebuilds, installs without a
   const zombies = inProject(UNSHARE[0]!, [...UNSHARE.slice(1), binPath('reaper-zombies'), '--max', '0']);
   t.equal(zombies.code, 0, 'reaper-zombies --max 0 in an empty pid namespace', { stderr: zombies.stderr });
   t.match(zombies.stdout, /^healthy: 0 zombies/m);
+  // A HEALTHCHECK runs in the app's environment: the installed census bin opens no inspector.
+  const inspectedCensus = sh(binPath('reaper-zombies'), ['--max', '1000000'], { cwd: project, env: { ...env, NODE_OPTIONS: '--inspect=127.0.0.1:0' } });
+  t.equal(inspectedCensus.code, 0, 'reaper-zombies with --inspect in NODE_OPTIONS', { stderr: inspectedCensus.stderr });
+  t.notMatch(inspectedCensus.stderr, /Debugger listening/, 'opens no inspector');
 
   // One orphan re-parented to node as PID 1: reaped only when the preload runs. (The
   // sleep outlives sh, so sh cannot reap it; its full path, as the PATH has no sleep.)

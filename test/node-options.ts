@@ -6,7 +6,7 @@
 // after the harness's `env -u NODE_OPTIONS` (which keeps tap's loader out).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +57,25 @@ t.test('--inspect in NODE_OPTIONS: one debugger, the app\'s', async (t) => {
   const fallback = await run(['env', `NODE_OPTIONS=--inspect=127.0.0.1:${port}`, ...forms.fallback, '--', ...appInspector]).finished;
   t.equal(fallback.code, 0, 'fallback: the app ran', { stderr: fallback.stderr });
   t.match(fallback.stdout, new RegExp(`^url ws://127\\.0\\.0\\.1:${port}/`, 'm'), "fallback: the app has the inspector");
+});
+
+t.test('reaper-zombies (a HEALTHCHECK, in the app\'s environment): no inspector opens in it', async (t) => {
+  const port = await freePort();
+  const inspect = ['env', `NODE_OPTIONS=--inspect=127.0.0.1:${port}`];
+  // The installed bin: the launcher, called by the name reaper-zombies (bin/install.cjs copies it there).
+  const zombies = join(work, 'reaper-zombies');
+  symlinkSync(LAUNCHER, zombies);
+  const done = await run([...inspect, zombies, '--max', '0']).finished;
+  t.equal(done.code, 0, 'the census ran', { stderr: done.stderr });
+  t.match(done.stdout, /^healthy: 0 zombies/m, 'and is the census (not reaper)');
+  t.notMatch(done.stderr, /Debugger listening/, 'no inspector opened', { stderr: done.stderr });
+  // Control: the census as it was (node on it, as #!/usr/bin/env node ran it) opens the inspector.
+  const control = await run([...inspect, 'env', '__REAPER_LAUNCHER=-:-:reaper-zombies', node, join(ROOT, 'dist', 'zombies-cli.cjs'), '--max', '0']).finished;
+  t.match(control.stderr, /Debugger listening on ws:\/\/127\.0\.0\.1:\d+\//, 'control: with NODE_OPTIONS applied it opens the inspector', { stderr: control.stderr });
+  // The JS stub (npm --ignore-scripts): node starts again at once without NODE_OPTIONS (documented).
+  const stub = await run([...inspect, join(ROOT, 'bin', 'reaper-zombies'), '--max', '0']).finished;
+  t.equal(stub.code, 0, 'JS bin stub: the census ran', { stderr: stub.stderr });
+  t.match(stub.stdout, /^healthy: 0 zombies/m, 'JS bin stub: healthy');
 });
 
 t.test('a preload that runs a child process 100 ms after start', async (t) => {
