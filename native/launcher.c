@@ -95,8 +95,12 @@ int main(int argc, char** argv) {
   if (!find_cli(argv0, entry, found, sizeof found)) {
     const char* explicit_cli = getenv("REAPER_CLI");
     if (explicit_cli && *explicit_cli) {
-      fprintf(stderr, "reaper: REAPER_CLI=%s: %s is not a readable file; point REAPER_CLI at reaper-init's dist/cli.cjs.\n",
-              explicit_cli, found);
+      if (strcmp(found, explicit_cli) == 0) {
+        fprintf(stderr, "reaper: REAPER_CLI=%s is not a readable file; point it at reaper-init's dist/cli.cjs.\n", explicit_cli);
+      } else {
+        fprintf(stderr, "reaper: REAPER_CLI=%s: %s beside it is not a readable file; point it at reaper-init's dist/cli.cjs.\n",
+                explicit_cli, entry);
+      }
     } else {
       fprintf(stderr, "reaper: cannot find reaper's dist/%s (looked beside %s and in the usual install places); "
                       "install reaper-init in the image or set REAPER_CLI to its dist/cli.cjs.\n", entry, argv0);

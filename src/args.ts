@@ -2,7 +2,6 @@
 // an option (or after "--"), so `reaper node app.js --port 8080` never reads
 // the app's flags. Every option has a REAPER_* twin; tini's and dumb-init's
 // flags and variables are accepted too, so reaper drops in for either.
-import { constants } from 'node:os';
 import { UsageError } from './errors.js';
 import { parseSignal } from './signals.js';
 import { LEVEL_NAMES, type LogFormat } from './log.js';
@@ -357,8 +356,9 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour:
   // a group, so, as dumb-init does, they are sent on as SIGSTOP unless the
   // user rewrote them.
   if (options.newSession) {
-    const { SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU } = constants.signals;
-    for (const stop of [SIGTSTP, SIGTTIN, SIGTTOU]) if (!options.rewrite.has(stop)) options.rewrite.set(stop, SIGSTOP);
+    // (By name: node:os, which has the numbers, loads only in this mode.)
+    const [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU] = ['STOP', 'TSTP', 'TTIN', 'TTOU'].map((name) => parseSignal(name, 'session mode'));
+    for (const stop of [SIGTSTP!, SIGTTIN!, SIGTTOU!]) if (!options.rewrite.has(stop)) options.rewrite.set(stop, SIGSTOP!);
   }
   return { action: 'run', options };
 }

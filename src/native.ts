@@ -36,7 +36,7 @@ export interface EventLayout {
 }
 
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 6;
+const BINDING_VERSION = 7;
 
 export interface NativeBinding {
   bindingVersion: number;

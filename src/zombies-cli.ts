@@ -119,7 +119,9 @@ function main(): number {
   // A HEALTHCHECK runs this in the app's image: NODE_OPTIONS (an inspector, an
   // APM preload) is the app's. Through the launcher (bin/reaper-zombies) it
   // never applies here; started by node directly, node starts again without it.
-  relaunchIfShaped((message) => process.stderr.write(`reaper-zombies: ${message}\n`));
+  // Its warning waits for the census: when the addon is missing, the census's one line says so.
+  let relaunchFailed = '';
+  relaunchIfShaped((message) => { relaunchFailed = `reaper-zombies: ${message}\n`; });
   let options: Options;
   try {
     options = parseArguments(process.argv.slice(2), process.env);
@@ -149,6 +151,7 @@ function main(): number {
     process.stderr.write(`reaper-zombies: the census could not run: ${why}\n`);
     return 3;
   }
+  process.stderr.write(relaunchFailed);
   const exceeded = options.max !== null && report.total > options.max;
   if (options.json) {
     process.stdout.write(JSON.stringify({ ...report, max: options.max, exceeded }, null, 2) + '\n');
