@@ -52,9 +52,12 @@ export function appEnvironment(): Buffer[] {
   const raw = nulSeparated('/proc/self/environ') ??
     Object.entries(process.env).map(([key, value]) => Buffer.from(`${key}=${value}`));
   const out: Buffer[] = [];
+  // Both prefixes start with "__": most entries are passed on after one byte compare.
+  const startsWith = (entry: Buffer, prefix: Buffer) => entry[0] === prefix[0] && entry[1] === prefix[1] &&
+    prefix.compare(entry, 0, prefix.length) === 0;
   for (const entry of raw) {
-    if (entry.subarray(0, MARKER_ENTRY.length).equals(MARKER_ENTRY)) continue;
-    out.push(entry.subarray(0, SAVED_PREFIX.length).equals(SAVED_PREFIX) ? entry.subarray(SAVED_PREFIX.length) : entry);
+    if (startsWith(entry, MARKER_ENTRY)) continue;
+    out.push(startsWith(entry, SAVED_PREFIX) ? entry.subarray(SAVED_PREFIX.length) : entry);
   }
   return out;
 }

@@ -45,9 +45,12 @@ export function parseMountinfo(text: string): Mount[] {
   return out;
 }
 
+/** The cgroup mounts: only their lines are parsed (this runs before every app starts). */
 function mounts(): Mount[] {
   try {
-    return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+    // Spaces in paths are escaped (\040): " - " only separates the fields, and the type follows it.
+    const lines = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((line) => line.includes(' - cgroup'));
+    return parseMountinfo(lines.join('\n'));
   } catch {
     return [];
   }
