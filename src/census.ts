@@ -109,8 +109,14 @@ function scan(): ProcessEntry[] {
   try {
     entries = listProcesses();
   } catch (error) {
-    throw new ReaperError('ERR_REAPER_PROC',
-      `/proc cannot be read (${(error as NodeJS.ErrnoException).code}); mount procfs there (mount -t proc proc /proc, or unshare --mount-proc).`, { cause: error });
+    const code = (error as NodeJS.ErrnoException).code;
+    // Only a missing /proc calls for a mount; the rest are this process's own limits or rights.
+    const fix = code === 'ENOENT' || code === 'ENOTDIR' ? 'mount procfs there (mount -t proc proc /proc, or unshare --mount-proc)'
+      : code === 'EMFILE' ? 'this process has too many open files: raise its fd limit (ulimit -n) or close some'
+      : code === 'ENFILE' ? 'the system has too many open files: close some or raise fs.file-max'
+      : code === 'EACCES' || code === 'EPERM' ? 'permission denied: run as a user allowed to read /proc'
+      : 'retry; if it persists, check that /proc is a procfs mount';
+    throw new ReaperError('ERR_REAPER_PROC', `/proc cannot be read (${code}); ${fix}.`, { cause: error });
   }
   // We are a process too: without /proc/self this is no procfs we can see ourselves in.
   if (!existsSync('/proc/self/stat')) {

@@ -363,3 +363,17 @@ t.test('/proc not mounted: exit 3, one line naming cause and fix', async (t) => 
   t.equal(out.stderr.trim().split('\n').length, 1, 'one line', { stderr: out.stderr });
   t.match(out.stderr, /\/proc .*mount -t proc proc \/proc/, 'names cause and fix');
 });
+
+t.test('/proc unreadable for lack of fds (EMFILE): names the fd limit, not a missing /proc', async (t) => {
+  // The census's process opens every fd it may first, then asks: readdir of /proc fails with EMFILE.
+  const script = `import { openSync } from 'node:fs';
+const { census } = await import(${JSON.stringify(join(ROOT, 'dist', 'census.js'))});
+census(); // loads the addon and everything lazy while fds are left
+const held = [];
+try { for (;;) held.push(openSync('/dev/null', 'r')); } catch (error) { if (error.code !== 'EMFILE') throw error; }
+try { census(); console.log('no error'); } catch (error) { console.log(error.code, error.message); }`;
+  const out = spawnSync('sh', ['-c', `ulimit -n 64 && exec "${node}" --input-type=module -e "$0"`, script], { encoding: 'utf8', env: plainEnv });
+  t.equal(out.status, 0, 'ran', { stderr: out.stderr });
+  t.match(out.stdout, /^ERR_REAPER_PROC \/proc cannot be read \(EMFILE\); this process has too many open files: raise its fd limit \(ulimit -n\)/, 'names the cause and the fix');
+  t.notMatch(out.stdout, /mount/, 'no advice to mount procfs');
+});
