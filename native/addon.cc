@@ -128,7 +128,7 @@ Napi::Value Relaunch(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// installHandler(rewrite: number[65], report: boolean[65], toGroup, describe, holdTerm)
+// installHandler(rewrite: number[65], report: boolean[65], toGroup, describe, holdTerm, drainSignal)
 Napi::Value InstallHandler(const Napi::CallbackInfo& info) {
   reaper::ForwardingConfig config = {};
   Napi::Array rewrite = info[0].As<Napi::Array>(), report = info[1].As<Napi::Array>();
@@ -139,6 +139,7 @@ Napi::Value InstallHandler(const Napi::CallbackInfo& info) {
   config.to_group = info[2].ToBoolean();
   config.describe = info[3].ToBoolean();
   config.hold_term = info[4].ToBoolean();
+  config.drain_signal = info[5].ToNumber().Int32Value();
   const char* failed_call = "";
   int fd = reaper::install_handler(config, &failed_call);
   check(info.Env(), fd, failed_call);
@@ -181,7 +182,8 @@ Napi::Value ReadEvents(const Napi::CallbackInfo& info) {
 }
 
 // readFacts(into: Float64Array) fills [mainExited, mainStatus, orphansReaped,
-// eventsDropped, termHeld, termHeldMsAgo, termHeldSender, stopSignal]; mainName() is the main child's name once it has exited.
+// eventsDropped, termHeld, termHeldMsAgo, termHeldSender, stopSignal,
+// drainInterrupt]; mainName() is the main child's name once it has exited.
 Napi::Value ReadFacts(const Napi::CallbackInfo& info) {
   reaper::Facts facts;
   reaper::read_facts(&facts);
@@ -198,6 +200,7 @@ Napi::Value ReadFacts(const Napi::CallbackInfo& info) {
     into[6] = facts.term_held_sender;
     into[7] = facts.stop_signal;
   }
+  if (into.ElementLength() >= 9) into[8] = facts.drain_interrupt;
   return info.Env().Undefined();
 }
 
@@ -310,11 +313,12 @@ Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
 // signalProcess(pid, startTicks, signal) -> true, or false when it is gone
 Napi::Value SignalProcess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const char* failed_call = "";
   int r = reaper::signal_process(int_arg(info, 0),
                                  static_cast<uint64_t>(info[1].ToNumber().DoubleValue()),
-                                 int_arg(info, 2));
+                                 int_arg(info, 2), &failed_call);
   if (r == -ESRCH) return Napi::Boolean::New(env, false);
-  check(env, r, "pidfd_send_signal");
+  check(env, r, failed_call);
   return Napi::Boolean::New(env, true);
 }
 
@@ -341,7 +345,7 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
 
 // Bump with every change to the export table below (src/native.ts checks it):
 // a prebuild from another reaper version must fail at load, not mid-run.
-constexpr int kBindingVersion = 7;
+constexpr int kBindingVersion = 8;
 
 // The notify pipe's record layout (struct reaper::Event), so that JavaScript
 // decodes it from the one definition.

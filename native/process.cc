@@ -30,7 +30,8 @@ static int check_start_time(pid_t pid, uint64_t start_ticks) {
   return stat.start_ticks == start_ticks ? 0 : -ESRCH;
 }
 
-int signal_process(pid_t pid, uint64_t start_ticks, int signal) {
+int signal_process(pid_t pid, uint64_t start_ticks, int signal, const char** failed_call) {
+  *failed_call = "pidfd_send_signal";
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0 && errno == ESRCH) return -ESRCH;
   int r = check_start_time(pid, start_ticks);
@@ -49,6 +50,7 @@ int signal_process(pid_t pid, uint64_t start_ticks, int signal) {
   // Without pidfds (kernels before 5.3: ENOSYS; seccomp profiles that deny
   // them: EPERM or any errno they choose): the start time was checked above,
   // now kill. The window between the two is the best they allow.
+  *failed_call = "kill";
   return kill(pid, signal) < 0 ? -errno : 0;
 }
 

@@ -114,6 +114,7 @@ struct ForwardingConfig {
   bool to_group;                // kill(-pgid) instead of the child alone
   bool describe;                // read orphans' names before reaping them
   bool hold_term;               // --forward-delay: hold the first SIGTERM (release_held_term)
+  int drain_signal;             // --drain-signal: a second one after the app exited ends the drain
 };
 
 // What must never be lost, kept in atomics by the handler and read by
@@ -128,6 +129,7 @@ struct Facts {
   int64_t term_held_ms_ago;   // when it arrived (valid when term_held)
   pid_t term_held_sender;     // who sent it (0: outside our pid namespace)
   int stop_signal;            // first SIGTERM/SIGINT with no app to forward to, or 0
+  int drain_interrupt;        // the signal that ended the drain's grace period, or 0
 };
 
 // Creates the notify pipe and installs the handler for every catchable
@@ -158,7 +160,7 @@ int set_parent_death_signal(int signal);
 // Sends signal to pid only if it is still the process that started at
 // start_ticks (a pidfd pins it, so a reused pid is never signalled; where
 // pidfds are missing or denied, kill() right after the check). -ESRCH: gone.
-int signal_process(pid_t pid, uint64_t start_ticks, int signal);
+int signal_process(pid_t pid, uint64_t start_ticks, int signal, const char** failed_call);
 // Returns an fd for log lines that never blocks the caller, even when fd is a
 // pipe nobody reads, without changing the flags the app's inherited fd shares.
 int open_nonblocking_writer(int fd);

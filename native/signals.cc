@@ -59,6 +59,12 @@ std::atomic<pid_t> g_held_sender{0};
 // The first SIGTERM or SIGINT that found no app to forward to (--pause, or
 // after the app exited): --pause ends on it.
 std::atomic<int> g_stop_signal{0};
+// Shutdown requests (SIGINT, SIGTERM, the drain signal) from outside, and the
+// one that ended the drain's grace period: after the app exited, a SIGINT
+// (the ^C the terminal now delivers to reaper) or a second request. A fact,
+// read by the drain on every sweep.
+std::atomic<uint32_t> g_stop_requests{0};
+std::atomic<int> g_drain_interrupt{0};
 
 int64_t monotonic_ns() {
   struct timespec now;
@@ -92,8 +98,21 @@ void notify_exit(const Exit& exit) {
   notify(event);
 }
 
+// The app had the terminal (spawn gave it its group): take it back for
+// reaper's group, as a shell does when its foreground job ends, so that a ^C
+// during the drain reaches reaper instead of an empty group. Only from the
+// app's group, never from a group the app handed it to, nor from the shell
+// (reaper in the background never gave it away). Every signal is blocked
+// here (handler mask, or BlockSignals), so the background tcsetpgrp raises no
+// SIGTTOU. Reaper's group is the one the shell made foreground (or the
+// container's session): when reaper exits, the shell takes it back as usual.
+void reclaim_terminal(pid_t main) {
+  if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == main) tcsetpgrp(STDIN_FILENO, getpgrp());
+}
+
 void record_main_exit(const Exit& exit) {
   g_target.store(-1);  // stop forwarding first: this pid may be reused from now on
+  reclaim_terminal(exit.pid);
   g_main_status.store(exit.status);
   memcpy(g_main_comm, exit.comm, sizeof g_main_comm);
   g_main_exited.store(true);
@@ -220,7 +239,8 @@ void forward(int signal, pid_t sender) {
   if (pid < 0) {
     int none = 0;
     if (signal == SIGTERM || signal == SIGINT) g_stop_signal.compare_exchange_strong(none, signal);
-    notify_signal(kEventNoTarget, signal, 0, 0, sender);
+    // delivered: 1 when the drain's grace period ends on it (or already did).
+    notify_signal(kEventNoTarget, signal, g_drain_interrupt.load() != 0, 0, sender);
     return;
   }
   int error;
@@ -266,6 +286,13 @@ void end_with_fault(int signal, siginfo_t* info, void* context) {
   raise(signal);
 }
 
+void note_stop_request(int signal) {
+  if (signal != SIGINT && signal != SIGTERM && signal != g_config.drain_signal) return;
+  uint32_t earlier = g_stop_requests.fetch_add(1);
+  int none = 0;
+  if (g_main_exited.load() && (signal == SIGINT || earlier > 0)) g_drain_interrupt.compare_exchange_strong(none, signal);
+}
+
 void on_signal(int signal, siginfo_t* info, void* context) {
   int saved_errno = errno;
   end_suspension();
@@ -296,6 +323,7 @@ void on_signal(int signal, siginfo_t* info, void* context) {
       if (main > 0 && !g_main_exited.load()) check_main_stopped(main, false);
       if (main > 0 && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) tcsetpgrp(STDIN_FILENO, main);
     }
+    note_stop_request(signal);
     forward(signal, info->si_code == SI_USER || info->si_code == SI_QUEUE ? info->si_pid : 0);
     // Sent by kill or typed (^Z while reaper has the terminal): reaper
     // suspends itself after its app, as a shell's job would.
@@ -393,6 +421,7 @@ void read_facts(Facts* out) {
   out->term_held_ms_ago = out->term_held ? (monotonic_ns() - g_held_at_ns.load()) / 1000000 : 0;
   out->term_held_sender = g_held_sender.load();
   out->stop_signal = g_stop_signal.load();
+  out->drain_interrupt = g_drain_interrupt.load();
 }
 
 int signal_main_child(int signal) {

@@ -5,6 +5,8 @@
 // session, re-parented to us), and every signal goes through a pidfd check, so
 // a pid that was reaped and reused is never hit. Nothing here may keep PID 1
 // from exiting: the SIGKILL deadline is armed before anything that can fail.
+// A SIGINT (^C: reaper took the terminal back when the app exited) or a
+// second SIGTERM ends the grace period at once.
 import { readlinkSync } from 'node:fs';
 import { isSystemError } from './errors.js';
 import { formatDuration } from './format.js';
@@ -28,24 +30,27 @@ export interface DrainedProcess {
  * What the drain covered: every process of reaper's pid namespace (reaper is
  * its PID 1 and /proc is the namespace's), the tree below reaper, the pid
  * namespace unnamed (PID 1 under a /proc that is not its own: kill(-1)), or
- * nothing (not PID 1, and a /proc that is not its own), or nothing because
- * nothing was left (see nothingLeft: /proc was not read).
+ * the app's process group unnamed (not PID 1, and a /proc that is not its
+ * own: kill(-pgid), the one set of processes reaper can prove is its own), or
+ * nothing because nothing was left (see nothingLeft: /proc was not read).
  */
-export type DrainScope = 'namespace' | 'descendants' | 'namespace-unnamed' | 'none' | 'nothing-left';
+export type DrainScope = 'namespace' | 'descendants' | 'namespace-unnamed' | 'group-unnamed' | 'nothing-left';
 
 export interface DrainReport {
   signal: string;
   graceMs: number;
   scope: DrainScope;
-  /** Empty when the scope is namespace-unnamed or none. */
+  /** Empty when the scope is unnamed. */
   processes: DrainedProcess[];
   /** How many exited on the drain signal within the grace period. */
   exitedOnSignal: number;
   killed: DrainedProcess[];
   /** Processes a signal could not be sent to (see refused). */
   refused: DrainedProcess[];
-  /** namespace-unnamed only: whether anything was left for SIGKILL after the grace period. */
+  /** Unnamed scopes only: whether anything was left for SIGKILL after the grace period. */
   killedUnnamed: boolean;
+  /** The signal that ended the grace period early (SIGINT, a second SIGTERM), or null. */
+  interruptedBy: string | null;
   /** From the start of the drain until nothing was left. */
   durationMs: number;
   /** Processes that outlived even SIGKILL (uninterruptible sleep); null when they cannot be counted. */
@@ -56,8 +61,12 @@ export interface DrainContext {
   signal: number;
   graceMs: number;
   log: Logger;
+  /** The main child: its process group is drained when nothing else can be proven ours. */
+  appPid: number;
   /** Reaps every waiting child of ours. */
   reapAll(): void;
+  /** The signal that ends the grace period now (a SIGINT, a second SIGTERM), or 0. */
+  interruptedBy(): number;
   /** Subscribes to SIGCHLD wake-ups; returns the unsubscribe function. */
   onChildEvent(listener: () => void): () => void;
 }
@@ -89,7 +98,7 @@ function nothingLeft(addon: ReturnType<typeof native>): boolean {
  * names reaper's pid only in a proc of reaper's pid namespace; under the
  * host's (unshare --pid without --mount-proc) every pid in it is a stranger's.
  */
-function drainScope(log: Logger): DrainScope {
+function drainScope(log: Logger, appPid: number): DrainScope {
   let self = 'nothing (no /proc)';
   try {
     self = readlinkSync('/proc/self');
@@ -102,8 +111,9 @@ function drainScope(log: Logger): DrainScope {
     return 'namespace-unnamed';
   }
   log.warn(`/proc is not reaper's own (/proc/self is ${self}, reaper is pid ${process.pid}), so it cannot tell its ` +
-    `descendants from other processes: nothing is drained; ${fix}, or run reaper as PID 1.`);
-  return 'none';
+    `descendants from other processes: only the app's process group (${appPid}) is drained, unnamed, and helpers that ` +
+    `left it are not; ${fix}, or run reaper as PID 1.`);
+  return 'group-unnamed';
 }
 
 /** Every process of the namespace (including ones entered with docker exec), or the tree below reaper. */
@@ -113,10 +123,13 @@ function remaining(scope: DrainScope): { entries: ProcessEntry[]; unreadable: nu
   return { entries, unreadable };
 }
 
-/** kill(-1, signal): as PID 1, every process of its pid namespace but itself. False when there is none. */
-function signalNamespace(signal: number): boolean {
+/**
+ * kill(-1) as PID 1: every process of its pid namespace but itself; kill(-pgid):
+ * the app's group (its id lives as long as a member does). False when there is none.
+ */
+function signalUnnamed(target: number, signal: number): boolean {
   try {
-    process.kill(-1, signal);
+    process.kill(target, signal);
     return true;
   } catch (error) {
     if (isSystemError(error) && error.code === 'ESRCH') return false;
@@ -139,14 +152,18 @@ export function drain(context: DrainContext): Promise<DrainReport> {
       // A getter: naming a signal loads node:os, which this end of a start does not need.
       get signal() { return signalName(context.signal); },
       graceMs: context.graceMs, scope: 'nothing-left', processes: [],
-      exitedOnSignal: 0, killed: [], refused: [], killedUnnamed: false, durationMs: monotonicMs() - start, survivors: 0,
+      exitedOnSignal: 0, killed: [], refused: [], killedUnnamed: false, interruptedBy: null, durationMs: monotonicMs() - start, survivors: 0,
     });
   }
-  const scope = drainScope(log);
+  const scope = drainScope(log, context.appPid);
+  /** The kill() target of an unnamed scope, 0 when the processes are named. */
+  const unnamed = scope === 'namespace-unnamed' ? -1 : scope === 'group-unnamed' ? -context.appPid : 0;
+  const signalAll = (signal: number) => signalUnnamed(unnamed, signal);
   const tracked = new Map<string, Tracked>();
   let killing = false;
   let unnamedSignalled = false;
   let killedUnnamed = false;
+  let interruptedBy: string | null = null;
   let warnedUnreadable = false;
 
   /** True only when the signal went out; false when the process is gone or refused it (logged, noted). */
@@ -181,14 +198,13 @@ export function drain(context: DrainContext): Promise<DrainReport> {
   /** Signals newcomers, notes who is gone; true when nothing is left. */
   const sweep = (): boolean => {
     context.reapAll();
-    if (scope === 'none') return true;
-    if (scope === 'namespace-unnamed') {
+    if (unnamed) {
       // Newcomers forked after this get only the SIGKILL at the end of the grace period.
       if (!unnamedSignalled) {
         unnamedSignalled = true;
-        if (signalNamespace(context.signal)) signalNamespace(SIGCONT);
+        if (signalAll(context.signal)) signalAll(SIGCONT);
       }
-      return !signalNamespace(0);
+      return !signalAll(0);
     }
     const now = monotonicMs();
     const present = new Set<string>();
@@ -212,8 +228,8 @@ export function drain(context: DrainContext): Promise<DrainReport> {
 
   const killAll = () => {
     killing = true;
-    if (scope === 'namespace-unnamed') {
-      killedUnnamed = signalNamespace(SIGKILL);
+    if (unnamed) {
+      killedUnnamed = signalAll(SIGKILL);
       return;
     }
     for (const entry of list()) {
@@ -226,9 +242,9 @@ export function drain(context: DrainContext): Promise<DrainReport> {
 
   /** How many are left after SIGKILL; null when they cannot be counted. */
   const survivors = (): number | null => {
-    if (scope === 'namespace-unnamed') {
-      const left = signalNamespace(0);
-      if (left) log.error(`processes of the pid namespace survived SIGKILL for ${formatDuration(KILL_WAIT_MS)} (uninterruptible sleep?); exiting anyway`);
+    if (unnamed) {
+      const left = signalAll(0);
+      if (left) log.error(`processes of ${scope === 'namespace-unnamed' ? 'the pid namespace' : `process group ${context.appPid}`} survived SIGKILL for ${formatDuration(KILL_WAIT_MS)} (uninterruptible sleep?); exiting anyway`);
       return left ? null : 0;
     }
     const stuck = list().filter((p) => p.state !== 'Z');
@@ -273,20 +289,18 @@ export function drain(context: DrainContext): Promise<DrainReport> {
         killed: processes.filter((p) => p.killed),
         refused: processes.filter((p) => !p.killed && p.refused),
         killedUnnamed,
+        interruptedBy,
         durationMs: monotonicMs() - start,
         survivors: left,
       };
-      if (processes.length > 0 || scope === 'namespace-unnamed') log.notice(summarize(report), { event: 'drain', ...report });
+      if (processes.length > 0 || unnamed) log.notice(summarize(report), { event: 'drain', ...report });
       resolve(report);
     };
 
-    const tick = () => guard('sweep', () => {
-      if (sweep()) finish(0);
-    });
-
-    unsubscribe = context.onChildEvent(tick);
-    rescan = setInterval(tick, RESCAN_MS);
-    graceTimer = setTimeout(() => {
+    /** The grace period is over (its end, or an interruption): SIGKILL to what is left. */
+    const endGrace = () => {
+      if (killing) return;
+      clearTimeout(graceTimer);
       // The deadline first: nothing below may keep reaper from exiting.
       killTimer = setTimeout(() => {
         let left: number | null = null;
@@ -294,6 +308,29 @@ export function drain(context: DrainContext): Promise<DrainReport> {
         finish(left);
       }, KILL_WAIT_MS);
       guard('SIGKILL', killAll);
+    };
+
+    /** A SIGINT or a second SIGTERM (a fact, read on every sweep): the user wants out now. */
+    const checkInterrupt = () => {
+      const signal = context.interruptedBy();
+      if (signal === 0 || killing) return;
+      interruptedBy = signalName(signal);
+      const left = unnamed ? null : list().filter((p) => p.state !== 'Z').length;
+      const what = left === null ? (scope === 'namespace-unnamed' ? 'the pid namespace' : `process group ${context.appPid}`) :
+        `${left} process${left === 1 ? '' : 'es'}`;
+      log.warn(`drain interrupted by ${interruptedBy}; sending SIGKILL to ${what}`, { event: 'drain-interrupted', signal: interruptedBy });
+      endGrace();
+    };
+
+    const tick = () => guard('sweep', () => {
+      if (!killing) checkInterrupt();
+      if (sweep()) finish(0);
+    });
+
+    unsubscribe = context.onChildEvent(tick);
+    rescan = setInterval(tick, RESCAN_MS);
+    graceTimer = setTimeout(() => {
+      endGrace();
       tick();
     }, context.graceMs);
     tick();
@@ -301,9 +338,11 @@ export function drain(context: DrainContext): Promise<DrainReport> {
 }
 
 export function summarize(report: DrainReport): string {
-  if (report.scope === 'namespace-unnamed') {
-    return `drained the pid namespace (unnamed: /proc is not reaper's own) in ${formatDuration(report.durationMs)}` +
-      (report.killedUnnamed ? `; SIGKILL sent to what was left after the ${formatDuration(report.graceMs)} grace period` : `; all exited on ${report.signal}`);
+  const killedWhen = report.interruptedBy ? `when ${report.interruptedBy} interrupted the drain` : `after the ${formatDuration(report.graceMs)} grace period`;
+  if (report.scope === 'namespace-unnamed' || report.scope === 'group-unnamed') {
+    const what = report.scope === 'namespace-unnamed' ? 'the pid namespace' : "the app's process group";
+    return `drained ${what} (unnamed: /proc is not reaper's own) in ${formatDuration(report.durationMs)}` +
+      (report.killedUnnamed ? `; SIGKILL sent to what was left ${killedWhen}` : `; all exited on ${report.signal}`);
   }
   const total = report.processes.length;
   const exited = report.processes.filter((p) => p.exitedAfterMs !== null && !p.killed && !p.refused);
@@ -313,7 +352,7 @@ export function summarize(report: DrainReport): string {
   const parts = [`drained ${total} process${total === 1 ? '' : 'es'} in ${formatDuration(report.durationMs)}`];
   if (exited.length > 0) parts.push(`${exited.length} exited on ${report.signal} (slowest after ${formatDuration(slowest)})`);
   if (report.killed.length > 0) {
-    parts.push(`${report.killed.length} killed after the ${formatDuration(report.graceMs)} grace period: ${named(report.killed)}`);
+    parts.push(`${report.killed.length} killed ${killedWhen}: ${named(report.killed)}`);
   }
   if (report.refused.length > 0) parts.push(`${report.refused.length} could not be signalled: ${named(report.refused, true)}`);
   return parts.join('; ');

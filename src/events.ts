@@ -16,8 +16,8 @@ export type SupervisionEvent =
   | { kind: 'forwarded'; signal: number; delivered: number; sender: number; error: number }
   /** A signal the user rewrote to 0. */
   | { kind: 'dropped'; signal: number; sender: number }
-  /** A signal that arrived after the app was reaped (nobody to forward it to). */
-  | { kind: 'after-exit'; signal: number; sender: number }
+  /** A signal that arrived after the app was reaped (nobody to forward it to); endsDrain: the drain's grace period is over. */
+  | { kind: 'after-exit'; signal: number; sender: number; endsDrain: boolean }
   /** An orphan the handler reaped, with its name (only when asked to describe them). */
   | { kind: 'orphan-exited'; pid: number; status: ExitStatus; comm: string; startTicks: number }
   /** More orphans were reaped: the count, whether or not their records came through. */
@@ -42,6 +42,8 @@ export interface HandlerConfig {
   describe: boolean;
   /** --forward-delay: hold the first SIGTERM until releaseHeldTerm(). */
   holdTerm: boolean;
+  /** After the app exited, a SIGINT or a second SIGTERM or drain signal ends the drain's grace period. */
+  drainSignal: number;
 }
 
 function decodeStatus(status: number): ExitStatus {
@@ -59,7 +61,7 @@ export class EventStream {
   #orphans = 0;
   // Reused on every wake-up: a burst of reaps allocates nothing per wake.
   readonly #records: Buffer;
-  readonly #facts = new Float64Array(8);
+  readonly #facts = new Float64Array(9);
   readonly #holdTerm: boolean;
   #appExited = false;
   #termHeld = false;
@@ -76,7 +78,7 @@ export class EventStream {
     this.#onError = onError;
     this.#records = Buffer.alloc(addon.event.size * 1024);
     this.#holdTerm = config.holdTerm;
-    addon.installHandler(config.rewrite, config.report, config.toGroup, config.describe, config.holdTerm);
+    addon.installHandler(config.rewrite, config.report, config.toGroup, config.describe, config.holdTerm, config.drainSignal);
   }
 
   /** The app exists: signals that waited for it are sent now. Never throws. */
@@ -178,7 +180,7 @@ export class EventStream {
       } else if (kind === kinds.stopped || kind === kinds.continued) {
         this.#emit({ kind: kind === kinds.stopped ? 'stopped' : 'continued', pid, signal });
       } else if (kind === kinds.noTarget) {
-        this.#emit({ kind: 'after-exit', signal, sender: pid });
+        this.#emit({ kind: 'after-exit', signal, sender: pid, endsDrain: data[at + layout.delivered] !== 0 });
       } else if (kind === kinds.exited && pid !== this.#mainPid) {
         // The main child's record is a hint like any other: its fact comes from readFacts.
         const end = data.indexOf(0, at + layout.comm);
@@ -206,6 +208,15 @@ export class EventStream {
         this.#onError(error);
       }
     }
+  }
+
+  /**
+   * The signal that ended the drain's grace period (a SIGINT, or a second
+   * SIGTERM or drain signal after the app exited), or 0. A fact: never lost.
+   */
+  get drainInterrupt(): number {
+    this.#addon.readFacts(this.#facts);
+    return this.#facts[8]!;
   }
 
   /** Records the notify pipe had no room for (their details are lost, nothing else). */

@@ -36,7 +36,7 @@ export interface EventLayout {
 }
 
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 7;
+const BINDING_VERSION = 8;
 
 export interface NativeBinding {
   bindingVersion: number;
@@ -49,7 +49,7 @@ export interface NativeBinding {
   /** Executes node again without NODE_* / UV_* (native/launch.h); returns only by throwing. */
   relaunch(node: string, argv: Buffer[], env: Buffer[], argv0: string): never;
   /** Installs the handler that forwards and reaps; creates the notify pipe. */
-  installHandler(rewrite: number[], report: boolean[], toGroup: boolean, describe: boolean, holdTerm: boolean): void;
+  installHandler(rewrite: number[], report: boolean[], toGroup: boolean, describe: boolean, holdTerm: boolean, drainSignal: number): void;
   /** The main child exists: forward to it, reap it, keep its exit in the facts. */
   setMainChild(pid: number): void;
   /** --pause: no main child will come; every child is an orphan. */

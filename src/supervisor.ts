@@ -82,7 +82,7 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
   let drained: DrainReport | null = null;
   try {
     death = reportExit(pid, exit.name, exit.status, memory, log);
-    drained = options.drain ? await drainDescendants(options, log, events) : null;
+    drained = options.drain ? await drainDescendants(pid, options, log, events) : null;
     events.poll();
     if (events.dropped > 0) {
       log.info(`${events.dropped} notify records were dropped while the event loop was busy: some orphans' names are missing from the log; counts and the exit status are exact`);
@@ -112,6 +112,7 @@ function handlerConfig(options: RunOptions, log: Logger): HandlerConfig {
   return {
     rewrite, report, toGroup: options.processGroup, describe: options.warnOnReap || log.enabled('info'),
     holdTerm: options.forwardDelayMs > 0 && !options.pause, // --pause has no app to hold it for
+    drainSignal: options.drainSignal,
   };
 }
 
@@ -185,7 +186,8 @@ class AppWatch {
         log.debug(`dropped ${signalName(event.signal)}${from} (rewritten to 0)`);
         break;
       case 'after-exit':
-        log.info(`received ${signalName(event.signal)}${from} after the app exited; the drain goes on`);
+        // The drain logs the interruption itself, from the fact.
+        if (!event.endsDrain) log.info(`received ${signalName(event.signal)}${from} after the app exited; the drain goes on (a SIGINT or a second SIGTERM ends it at once)`);
         break;
       case 'stopped':
         log.debug(`pid ${pid} stopped by ${signalName(event.signal)}`);
@@ -267,13 +269,15 @@ function reportExit(pid: number, name: string, status: ExitStatus, memory: Retur
   return death;
 }
 
-async function drainDescendants(options: RunOptions, log: Logger, events: EventStream): Promise<DrainReport> {
+async function drainDescendants(pid: number, options: RunOptions, log: Logger, events: EventStream): Promise<DrainReport> {
   const { drain } = await import('./drain.js');
   return drain({
     signal: options.drainSignal,
     graceMs: options.graceMs,
     log,
     reapAll: () => events.poll(),
+    interruptedBy: () => events.drainInterrupt,
+    appPid: pid,
     onChildEvent: (listener) => events.onWake(listener),
   });
 }

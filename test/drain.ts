@@ -129,3 +129,48 @@ t.test('--stop-timeout escalates to SIGKILL when the child ignores SIGTERM', asy
   plain.signal(35); // SIGRTMIN+1: the child has no handler for it
   t.equal((await plain.finished).code, 128 + 35, 'ended only by the next, unhandled, signal');
 });
+
+// A SIGINT, or a second SIGTERM, during the drain ends the grace at once:
+// SIGKILL to what is left, one line saying so, the app's status. The helper
+// ignores SIGTERM, so only SIGKILL ends it.
+const ignoring = { EXIT_CODE: '3', IGNORE_TERM: '1' };
+async function interrupt(grace: string, signals: NodeJS.Signals[], pid1 = true) {
+  const file = newFile();
+  const reaper = runReaper(['-v', '--grace', grace, '--', fixture('spawn-daemon.sh'), file, 'setsid'], { pid1, env: ignoring });
+  await reaper.waitFor(/exited with code 3/, 'stderr');
+  const start = performance.now();
+  for (const [i, signal] of signals.entries()) {
+    reaper.signal(signal);
+    // Each one seen before the next is sent (a fact, but the log line shows it arrived).
+    if (i < signals.length - 1) await reaper.waitFor(/after the app exited; the drain goes on/, { stream: 'stderr', count: i + 1 });
+  }
+  const done = await reaper.finished;
+  return { done, ms: performance.now() - start };
+}
+
+for (const pid1 of [true, false]) {
+  const mode = pid1 ? 'as PID 1' : 'as subreaper';
+  t.test(`${mode}: SIGINT during the drain ends the 30 s grace at once`, async (t) => {
+    const { done, ms } = await interrupt('30s', ['SIGINT'], pid1);
+    t.equal(done.code, 3, "the app's status");
+    t.equal(done.stderr.match(/WARN: drain interrupted by SIGINT; sending SIGKILL to 1 process\n/g)?.length, 1, 'said once', { stderr: done.stderr });
+    t.match(done.stderr, /drained 1 process in [\d.]+m?s; 1 killed when SIGINT interrupted the drain/);
+    t.ok(ms < 5000, `exited ${Math.round(ms)} ms after the SIGINT`);
+  });
+}
+
+t.test('as PID 1: a first SIGTERM after the app exited lets the drain go on; a second ends it', async (t) => {
+  const { done, ms } = await interrupt('30s', ['SIGTERM', 'SIGTERM']);
+  t.equal(done.code, 3);
+  t.match(done.stderr, /received SIGTERM(?: from pid \d+)? after the app exited; the drain goes on \(a SIGINT or a second SIGTERM ends it at once\)/);
+  t.match(done.stderr, /drain interrupted by SIGTERM; sending SIGKILL to 1 process/);
+  t.ok(ms < 5000, `${Math.round(ms)} ms`);
+});
+
+t.test('control: another signal (SIGUSR1) during the drain changes nothing: the whole grace period', async (t) => {
+  const { done, ms } = await interrupt('2s', ['SIGUSR1']);
+  t.equal(done.code, 3);
+  t.notMatch(done.stderr, /drain interrupted/);
+  t.match(done.stderr, /1 killed after the 2\.00s grace period/);
+  t.ok(ms >= 1900, `${Math.round(ms)} ms`);
+});

@@ -6,6 +6,7 @@ import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { childrenOf, fixture, until, within, REAPER } from './fixtures/harness.js';
 
@@ -174,4 +175,69 @@ t.test("under dumb-init's name SIGTSTP stops the app's new session (as SIGSTOP) 
   const control = shell(sessionStop('-r 20:20'));
   t.equal(control.status, 0, `the control ran:\n${control.screen}`);
   t.match(control.screen, /state S/, '-r 20:20: the app never stopped');
+});
+
+// ----- ^C during the drain ------------------------------------------------------
+// The app leaves a helper in a session of its own that ignores SIGTERM, then
+// exits 3: the drain would wait out its grace period. The terminal's
+// foreground group was the app's, now empty: reaper takes it back, so ^C
+// reaches reaper, which ends the grace at once. Verified by hand on the build
+// without the take-back (commit message): the same ^C did nothing and the
+// drain took its whole grace period.
+const daemonFile = join(mkdtempSync(join(tmpdir(), 'reaper-drain-tty-')), 'flush.txt');
+const leaveHelper = (grace: string) =>
+  `IGNORE_TERM=1 EXIT_CODE=3 ${node} ${REAPER} -v --grace ${grace} -- ${fixture('spawn-daemon.sh')} ${daemonFile} setsid`;
+const timed = (command: string) => `s=$(date +%s%N); ${command}; echo "reaper status $? after $((($(date +%s%N)-s)/1000000)) ms"\n`;
+const gone = (pid: string) => { try { return !readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('slow-flush'); } catch { return true; } };
+const afterMs = (screen: string) => Number(/reaper status 3 after (\d+) ms/.exec(screen)?.[1] ?? NaN);
+
+t.test('bash -i: ^C during the drain ends its 30 s grace at once, kills the helper, and the prompt comes back usable', async (t) => {
+  const { status, screen } = shell([
+    ['send', timed(leaveHelper('30s'))], ['expect', 'flusher ready \\d+'], ['expect', 'exited with code 3'],
+    ['send', '\x03'], ['expect', 'reaper status 3'], ['expect', PROMPT],
+    ['send', 'echo shell-$((6*7)); jobs; echo "jobs done"\n'], ['expect', 'shell-42'], ['expect', 'jobs done'], ['expect', PROMPT],
+    ['send', 'exit 0\n'],
+  ]);
+  t.equal(status, 0, `the whole script ran:\n${screen}`);
+  t.match(screen, /WARN: drain interrupted by SIGINT; sending SIGKILL to 1 process\n/, 'one line says why the drain ended early');
+  t.match(screen, /1 killed when SIGINT interrupted the drain/, 'and the report says it');
+  t.ok(afterMs(screen) < 10_000, `reaper exited with the app's status far before the 30 s grace (${afterMs(screen)} ms, app start included)`);
+  const helper = /flusher ready (\d+)/.exec(screen)![1]!;
+  t.ok(gone(helper), `the helper ${helper} was killed`);
+  t.notMatch(screen, /Stopped|no job control|cannot set terminal process group/, 'the shell kept its terminal and job control');
+});
+
+t.test('control: without ^C the same drain waits out its grace period (the helper survives SIGTERM)', async (t) => {
+  const { status, screen } = shell([
+    ['send', timed(leaveHelper('2s'))], ['expect', 'reaper status 3'], ['expect', PROMPT], ['send', 'exit 0\n'],
+  ]);
+  t.equal(status, 0, `the whole script ran:\n${screen}`);
+  t.match(screen, /1 killed after the 2\.00s grace period/);
+  t.ok(afterMs(screen) >= 2000, `the whole grace period (${afterMs(screen)} ms)`);
+});
+
+/** As PID 1 on a terminal: pty-run makes unshare the session leader; with setsid -c, PID 1 leads a session of its own with the terminal, as under docker run -it. */
+function pid1OnTerminal(ownSession: boolean, grace: string) {
+  const steps: Step[] = [['expect', 'exited with code 3'], ['send', '\x03']];
+  const command = ['unshare', '--pid', '--fork', '--mount-proc', ...(ownSession ? ['setsid', '-c'] : []), node, REAPER, '-v', '--grace', grace, '--', fixture('spawn-daemon.sh'), daemonFile, 'setsid'];
+  const start = performance.now();
+  const result = spawnSync('python3', [fixture('pty-run.py'), JSON.stringify(steps), '--', ...command], {
+    encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', TERM: 'dumb', IGNORE_TERM: '1', EXIT_CODE: '3' }, timeout: 60_000, killSignal: 'SIGKILL',
+  });
+  return { status: result.status, screen: result.stdout.replace(/\r/g, ''), ms: performance.now() - start };
+}
+
+t.test('as PID 1 with the terminal (docker run -it): ^C during the drain ends its 30 s grace at once', async (t) => {
+  const { status, screen, ms } = pid1OnTerminal(true, '30s');
+  t.equal(status, 3, `reaper exited with the app's status:\n${screen}`);
+  t.match(screen, /drain interrupted by SIGINT; sending SIGKILL to 1 process/);
+  t.ok(ms < 10_000, `far before the grace (${Math.round(ms)} ms, start included)`);
+});
+
+t.test('control: as PID 1 whose group lies outside its pid namespace (unshare from a shell) it cannot take the terminal: ^C reaches nobody', async (t) => {
+  const { status, screen, ms } = pid1OnTerminal(false, '2s');
+  t.equal(status, 3, screen);
+  t.notMatch(screen, /drain interrupted/);
+  t.match(screen, /1 killed after the 2\.00s grace period/, 'the drain took its whole grace period');
+  t.ok(ms >= 2000, `${Math.round(ms)} ms`);
 });

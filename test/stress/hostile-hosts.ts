@@ -4,11 +4,12 @@
 // (unshare --pid without --mount-proc). Each case is a daemon that must get its
 // SIGTERM to flush: slow-flush.js writes 20 lines and "done" on SIGTERM.
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { REAPER, childrenOf, fixture, run, type Running, teardown, within, requirePid1 } from '../fixtures/harness.js';
+import { REAPER, ROOT, childrenOf, fixture, run, type Running, teardown, within, requirePid1 } from '../fixtures/harness.js';
 import { helper, record } from './fixtures/common.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
@@ -60,6 +61,23 @@ echo app exits`);
   t.match(done.stderr, /drained 41 processes in [\d.]+m?s; 21 exited on SIGTERM \(slowest after [\d.]+m?s\); 20 killed after the 1\.00s grace period/,
     'the report counts what really happened');
   record('hostile-hosts', 'seccomp-eperm', { processes: 41, flushedLines: flushed(file).length, drain: drainLine(done.stderr), exitCode: done.code });
+});
+
+t.test('seccomp denies pidfds and kill() is refused too (another user\'s process): the error names kill, the call that failed', async (t) => {
+  // An unprivileged process asks the addon to signal a root process (this test's own), or itself.
+  // Checked by hand on the build before the fix: the error named pidfd_send_signal.
+  const probe = (target: string) => `const { native } = await import(${JSON.stringify(join(ROOT, 'dist', 'native.js'))});
+const addon = native();
+const target = ${target};
+try { addon.signalProcess(target, addon.procStat(target).startTicks, 0); console.log('sent'); }
+catch (error) { console.log('refused', error.code, error.syscall); }`;
+  // env -u: tap's hook puts its loader back into NODE_OPTIONS, and nobody may not write its files.
+  const probeWith = (target: string) => spawnSync('env', ['-u', 'NODE_OPTIONS', denyPidfd, '1', ...NOBODY, node, '--input-type=module', '-e', probe(target)],
+    { encoding: 'utf8' });
+  const denied = probeWith(String(process.pid));
+  t.equal(denied.stdout.trim(), 'refused EPERM kill', `the fallback's kill failed and is named\n${denied.stderr}`);
+  const own = probeWith('process.pid');
+  t.equal(own.stdout.trim(), 'sent', `control: its own process, through the same fallback, is signalled\n${own.stderr}`);
 });
 
 // ----- 2. a stopped daemon ---------------------------------------------------
@@ -167,12 +185,19 @@ echo app exits`);
   record('hostile-hosts', 'foreign-proc', { drainMs: Math.round(ms), flushedLines: flushed(file).length, drain: drainLine(done.stderr) });
 });
 
-t.test('not PID 1 under a /proc that is not its own: nothing is drained, and it says so once', async (t) => {
+t.test("not PID 1 under a /proc that is not its own: the app's process group is drained, unnamed, and it says so once", async (t) => {
   const file = newFile();
-  const reaper = run(['unshare', '--pid', '--fork', 'sh', '-c', `${node} ${REAPER} -- ${fixture('spawn-daemon.sh')} ${file}; echo reaper exited $?`], { pid1: false });
+  // A flushing daemon and a TERM-ignoring sleep, both left in the app's group.
+  const app = script('foreign-proc-group.sh', `${fixture('spawn-daemon.sh')} ${file}
+(trap '' TERM; exec sleep 1000) &
+echo app exits`);
+  const reaper = run(['unshare', '--pid', '--fork', 'sh', '-c', `${node} ${REAPER} --grace 1s -- ${app}; echo reaper exited $?`], { pid1: false });
   killNamespaceOnTeardown(t, reaper);
   const done = await within(reaper.finished, 20_000, 'exit');
   t.match(done.stdout, /^reaper exited 0$/m);
-  t.equal(done.stderr.match(/\/proc is not reaper's own \(\/proc\/self is \d+, reaper is pid \d+\), so it cannot tell its descendants from other processes: nothing is drained/g)?.length, 1, 'warned once');
-  t.notMatch(done.stderr, /drained \d|drained the|could not send/, 'no process was signalled or reported');
+  t.equal(done.stderr.match(/\/proc is not reaper's own \(\/proc\/self is \d+, reaper is pid \d+\), so it cannot tell its descendants from other processes: only the app's process group \(\d+\) is drained/g)?.length, 1, 'warned once');
+  t.same(flushed(file).slice(-1), ['done'], 'the daemon in the app\'s group got SIGTERM and flushed (without the fix: nothing was drained)');
+  t.match(done.stderr, /drained the app's process group \(unnamed: \/proc is not reaper's own\) in [\d.]+m?s; SIGKILL sent to what was left after the 1\.00s grace period/,
+    'the TERM-ignoring sleep got SIGKILL');
+  t.notMatch(done.stderr, /drained \d+ process|could not send/, 'no host process was named or signalled');
 });
