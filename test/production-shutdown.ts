@@ -53,8 +53,10 @@ for (const second of ['SIGTERM', 'SIGINT'] as const) {
     await soon(reaper, /^signal SIGTERM \d+$/);
     t.ok(termAt(reaper.stdout()) - sent < 20_000, 'long before the 60 s delay');
     if (second === 'SIGINT') {
+      // Both are sent at once; when both are pending in the app, the kernel
+      // delivers the lower number (SIGINT) first, so their order is not asserted.
       await reaper.waitFor(/^signal SIGINT \d+$/);
-      t.ok(reaper.stdout().indexOf('signal SIGTERM') < reaper.stdout().indexOf('signal SIGINT'), 'SIGTERM first, then the SIGINT');
+      t.pass('the SIGINT reached the app too');
     }
     // Exactly one SIGTERM: the second stands for the held one.
     reaper.signal('SIGUSR1');
