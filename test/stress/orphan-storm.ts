@@ -115,7 +115,10 @@ t.test(`reaper's retained memory stays flat over up to ${TARGET.toLocaleString('
   const extrapolatedKb = (perReapBytes * 1_000_000) / 1024;
   t.ok(samples.length >= 2, `ran ${reaps} reaps in ${elapsed.toFixed(1)} s`);
   t.ok(retainedGrowthKb < RETAINED_LIMIT_KB, `retained memory (RssAnon ${first.rssAnonKb} -> ${last.rssAnonKb} kB, less the young generation ${first.youngKb} -> ${last.youngKb} kB) grew ${retainedGrowthKb} kB from ${first.reaps} to ${last.reaps} reaps (< 1 MiB)`);
-  t.ok(extrapolatedKb < RETAINED_LIMIT_KB, `extrapolated growth over 1,000,000 reaps: ${extrapolatedKb.toFixed(0)} kB (< 1 MiB)`);
+  // The young generation's reading may be a page (256 kB) ahead of the touch:
+  // scaled up from a short run, that alone would exceed the limit.
+  if (measured >= 4 * CHUNK) t.ok(extrapolatedKb < RETAINED_LIMIT_KB, `extrapolated growth over 1,000,000 reaps: ${extrapolatedKb.toFixed(0)} kB (< 1 MiB)`);
+  else t.skip(`extrapolated growth over 1,000,000 reaps: ${extrapolatedKb.toFixed(0)} kB; only ${measured} reaps measured, too few to scale a 256 kB reading step`);
   t.same(zombieChildren(init), [], '0 zombies');
   reaper.child.stdin!.end();
   const finished = await within(reaper.finished, 20_000, 'reaper exit');
