@@ -337,7 +337,7 @@ export function drain(context: DrainContext): Promise<DrainReport> {
   });
 }
 
-export function summarize(report: DrainReport): string {
+function summarize(report: DrainReport): string {
   const killedWhen = report.interruptedBy ? `when ${report.interruptedBy} interrupted the drain` : `after the ${formatDuration(report.graceMs)} grace period`;
   if (report.scope === 'namespace-unnamed' || report.scope === 'group-unnamed') {
     const what = report.scope === 'namespace-unnamed' ? 'the pid namespace' : "the app's process group";

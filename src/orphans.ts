@@ -19,11 +19,11 @@ import { readdirSync } from 'node:fs';
 import { formatDuration } from './format.js';
 import type { Logger } from './log.js';
 import { native } from './native.js';
-import { commandLine } from './procfs.js';
+import { commandLine, readStat } from './procfs.js';
 import { signalName } from './signals.js';
 
 /** How often reaper's children are listed while the app runs. */
-export const SCAN_MS = 1000;
+const SCAN_MS = 1000;
 const SIGKILL = 9;
 const SIGCONT = 18;
 
@@ -48,19 +48,20 @@ export function terminateOrphans(appPid: number, signal: number, graceMs: number
     }
   };
 
+  // Runs on timers in PID 1: a failure is logged and the next scan tries again.
   const scan = () => {
-    let children: number[];
     try {
-      children = ownChildren();
+      scanOnce();
     } catch (error) {
-      log.warn(`could not list reaper's children for --orphans terminate: ${(error as Error).message}`);
-      return;
+      log.warn(`--orphans terminate could not scan reaper's children: ${(error as Error).message}`);
     }
-    for (const pid of children) {
+  };
+  const scanOnce = () => {
+    for (const pid of ownChildren()) {
       if (pid === appPid) continue;
       // Read after the listing: still ours, not a zombie (the handler reaps it), and pinned by its start time.
-      const stat = addon.procStat(pid);
-      if (!stat || stat.ppid !== process.pid || stat.state === 'Z') continue;
+      const stat = readStat(pid);
+      if (!stat || stat === 'unreadable' || stat.ppid !== process.pid || stat.state === 'Z') continue;
       const key = `${pid}:${stat.startTicks}`;
       if (seen.has(key)) continue;
       seen.add(key);
@@ -71,8 +72,9 @@ export function terminateOrphans(appPid: number, signal: number, graceMs: number
         { event: 'orphan-terminate', pid, command, signal: signalName(signal) });
       const timer = setTimeout(() => {
         kills.delete(timer);
-        const now = addon.procStat(pid);
-        if (now?.startTicks === stat.startTicks && now.state !== 'Z' && send(pid, stat.startTicks, SIGKILL)) {
+        // Pinned by its start time: the SIGKILL never reaches a reused pid (an unreadable entry is not ours).
+        const now = readStat(pid);
+        if (now && now !== 'unreadable' && now.startTicks === stat.startTicks && now.state !== 'Z' && send(pid, stat.startTicks, SIGKILL)) {
           log.warn(`orphan pid ${pid} (${command}) outlived the grace period of ${formatDuration(graceMs)}: sent SIGKILL`, { event: 'orphan-kill', pid, command });
         }
       }, graceMs);

@@ -28,15 +28,24 @@ export function readProcessTable(): ProcessTable {
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid) || pid <= 0) continue;
-    try {
-      const stat = native().procStat(pid);
-      if (stat) processes.push({ pid, ...stat });
-    } catch (error) {
-      if (!isSystemError(error) || !UNREADABLE.has(error.code)) throw error;
-      unreadable++;
-    }
+    const stat = readStat(pid);
+    if (stat === 'unreadable') unreadable++;
+    else if (stat) processes.push({ pid, ...stat });
   }
   return { processes, unreadable };
+}
+
+/**
+ * One process's stat: null when it is gone, 'unreadable' when it is not ours
+ * to read. A transient failure (EMFILE) is thrown, as for the whole table.
+ */
+export function readStat(pid: number): NativeProcStat | null | 'unreadable' {
+  try {
+    return native().procStat(pid);
+  } catch (error) {
+    if (!isSystemError(error) || !UNREADABLE.has(error.code)) throw error;
+    return 'unreadable';
+  }
 }
 
 export function listProcesses(): ProcessEntry[] {
