@@ -115,6 +115,7 @@ t.test('under the names tini, docker-init and dumb-init, usage errors exit 1; re
   const call = (name: string, args: string[]) => {
     const path = join(dir, name);
     try { symlinkSync(REAPER, path); } catch {}
+    // NODE_OPTIONS '' keeps tap's --import loader out of node; user NODE_OPTIONS are test/node-options.ts's subject.
     return spawnSync(node, [path, ...args], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
   };
   for (const name of ['tini', 'docker-init', 'dumb-init']) {
@@ -154,6 +155,7 @@ t.test("under dumb-init's name the child's session gets SIGTERM when the child e
     }
   };
   for (const setsid of ['1', '0']) {
+    // NODE_OPTIONS '' keeps tap's --import loader out (as above).
     const result = spawnSync(node, [dumbInit, 'sh', '-c', script], {
       encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', DUMB_INIT_SETSID: setsid }, timeout: 20_000,
     });

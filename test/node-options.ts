@@ -140,6 +140,7 @@ t.test('60,000 arguments to a script without #!', async (t) => {
   chmodSync(script, 0o755);
   const many = Array.from({ length: 60_000 }, (_, i) => String(i % 10));
   for (const [name, form] of Object.entries(forms)) {
+    // -u NODE_OPTIONS keeps tap's --import loader out; not about the user's NODE_OPTIONS (the tests above are).
     const result = spawnSync('env', ['-u', 'NODE_OPTIONS', ...form, '--', script, ...many], { encoding: 'utf8' });
     t.equal(result.status, 0, `${name}: exit 0`, { stderr: result.stderr.slice(0, 500) });
     t.equal(result.stdout, 'args: 60000\n', `${name}: /bin/sh ran it with every argument`);
@@ -150,6 +151,7 @@ t.test('60,000 arguments to a script without #!', async (t) => {
   writeFileSync(join(bin, 'no-shebang-on-path'), 'echo "args: $#"\n');
   chmodSync(join(bin, 'no-shebang-on-path'), 0o755);
   const more = Array.from({ length: 150_000 }, () => '1');
+  // -u NODE_OPTIONS keeps tap's --import loader out; not about the user's NODE_OPTIONS (the tests above are).
   const result = spawnSync('env', ['-u', 'NODE_OPTIONS', `PATH=${bin}:${process.env.PATH}`, LAUNCHER, '--', 'no-shebang-on-path', ...more], { encoding: 'utf8' });
   t.equal(result.stdout, 'args: 150000\n', '150,000 arguments through a PATH lookup', { stderr: result.stderr.slice(0, 500) });
 });
@@ -169,6 +171,7 @@ t.test("signals the parent ignored or blocked are handed to the app (launcher on
 });
 
 t.test('the launcher: one line and 127 when node or the bundle cannot be found', async (t) => {
+  // -u NODE_OPTIONS keeps tap's --import loader out; not about the user's NODE_OPTIONS (the tests above are).
   const noNode = spawnSync('env', ['-u', 'NODE_OPTIONS', 'PATH=/nonexistent', LAUNCHER, '--', 'true'], { encoding: 'utf8' });
   t.equal(noNode.status, 127);
   t.match(noNode.stderr, /^reaper: node is not on PATH \(nor at \/nodejs\/bin\/node\); put node on PATH, or run reaper as: node \S+dist\/cli\.cjs -- <program> \.\.\.\n$/);
