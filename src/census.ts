@@ -2,11 +2,12 @@
 // what the parent is (reaper, another init, a PID 1 that is no init, or a
 // live process that never waits) and what to do about it. Processes come and
 // go while we look: anything that vanishes mid-scan is skipped, never thrown.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ReaperError } from './errors.js';
 import { native } from './native.js';
-import { ageMs, commandLine, listProcesses, type ProcessEntry } from './procfs.js';
+import {
+  ageMs, commandLine, listProcesses, namespacePid, procHasSelf, readCgroup, readMounts, readStat, threadsOf, type ProcessEntry,
+} from './procfs.js';
 
 /** Bumped only when a field is removed or changes meaning; new fields may appear. */
 export const CENSUS_SCHEMA_VERSION = 1;
@@ -89,14 +90,6 @@ const INITS = new Set([
   'containerd-shim-runc-v2', 'conmon', 'podman-init', 'crun', 'runc',
 ]);
 
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, 'latin1');
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Every process we may read (listProcesses skips unreadable entries). What
  * would make the census blind (no addon, no /proc) throws instead: a census
@@ -119,7 +112,7 @@ function scan(): ProcessEntry[] {
     throw new ReaperError('ERR_REAPER_PROC', `/proc cannot be read (${code}); ${fix}.`, { cause: error });
   }
   // We are a process too: without /proc/self this is no procfs we can see ourselves in.
-  if (!existsSync('/proc/self/stat')) {
+  if (!procHasSelf()) {
     throw new ReaperError('ERR_REAPER_PROC',
       `/proc is not a procfs of this pid namespace (no /proc/self); mount one there (mount -t proc proc /proc, or unshare --mount-proc).`);
   }
@@ -162,7 +155,7 @@ export function parseCgroupPath(path: string): CgroupOwner {
 
 /** The owner of a process's cgroup, or null when it is the root or unreadable. */
 export function cgroupOwner(pid: number): CgroupOwner | null {
-  const text = readText(`/proc/${pid}/cgroup`);
+  const text = readCgroup(pid);
   if (!text) return null;
   const paths = new Map<string, string>();
   for (const line of text.trim().split('\n')) {
@@ -182,15 +175,6 @@ export function cgroupOwner(pid: number): CgroupOwner | null {
     fallback ??= path;
   }
   return fallback ? parseCgroupPath(fallback) : null;
-}
-
-/** The process's pid in its innermost pid namespace (NSpid's last field). */
-function namespacePid(pid: number): number | null {
-  const status = readText(`/proc/${pid}/status`);
-  const match = status ? /^NSpid:\s+(.*)$/m.exec(status) : null;
-  if (!match) return null;
-  const pids = match[1]!.trim().split(/\s+/);
-  return Number(pids[pids.length - 1]);
 }
 
 function baseName(word: string): string {
@@ -251,13 +235,8 @@ export function census(): CensusReport {
     if (entry.state !== 'Z') continue;
     // A thread-group leader that called pthread_exit shows Z while its other
     // threads run: it is not waiting to be reaped.
-    let tasks: string[] = [];
-    try {
-      tasks = readdirSync(`/proc/${entry.pid}/task`);
-    } catch {
-      // gone, or a zombie whose task list is already empty
-    }
-    if (tasks.length > 1) {
+    // ([] when it is gone, or a zombie whose task list is already empty)
+    if (threadsOf(entry.pid).length > 1) {
       exitedLeaders++;
       continue;
     }
@@ -313,7 +292,8 @@ export function census(): CensusReport {
 
 function safeStat(pid: number) {
   try {
-    return native().procStat(pid);
+    const stat = readStat(pid);
+    return stat === 'unreadable' ? null : stat;
   } catch {
     return null;
   }
@@ -322,13 +302,11 @@ function safeStat(pid: number) {
 /** What this scan cannot see, from the way /proc is mounted and who we are. */
 function limits(): string[] {
   const notes: string[] = [];
-  const mountinfo = readText('/proc/self/mountinfo') ?? '';
-  for (const line of mountinfo.split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (!left || !right || left.split(' ')[4] !== '/proc') continue;
-    const hidepid = /(?:^|,)hidepid=([^,\s]+)/.exec(right.split(' ')[2] ?? '');
-    if (hidepid && hidepid[1] !== '0' && hidepid[1] !== 'off' && process.getuid?.() !== 0) {
-      notes.push(`/proc is mounted with hidepid=${hidepid[1]}: processes of other users are invisible to this census.`);
+  for (const mount of readMounts('proc ')) {
+    if (mount.point !== '/proc') continue;
+    const hidepid = mount.options.find((option) => option.startsWith('hidepid='))?.slice('hidepid='.length);
+    if (hidepid && hidepid !== '0' && hidepid !== 'off' && process.getuid?.() !== 0) {
+      notes.push(`/proc is mounted with hidepid=${hidepid}: processes of other users are invisible to this census.`);
     }
   }
   return notes;

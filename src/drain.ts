@@ -1,19 +1,25 @@
 // Draining: once the main child has exited, every remaining descendant gets
 // the drain signal (and SIGCONT, so that a stopped one can act on it), a grace
 // period to finish, then SIGKILL; reaper exits only when nothing is left.
-// Descendants are found in /proc wherever they went (own process group, own
-// session, re-parented to us), and every signal goes through a pidfd check, so
-// a pid that was reaped and reused is never hit. Nothing here may keep PID 1
-// from exiting: the SIGKILL deadline is armed before anything that can fail.
-// A SIGINT (^C: reaper took the terminal back when the app exited) or a
-// second SIGTERM ends the grace period at once.
-import { readlinkSync } from 'node:fs';
+// Three parts, read top-down:
+// - the scope: who is drained. Named processes from /proc wherever they went
+//   (own process group, own session, re-parented to us), each signalled pinned
+//   by its start time (src/pinned-signal.ts), so a pid that was reaped and
+//   reused is never hit; or, under a /proc that is not reaper's own, an
+//   unnamed kill(-1) or kill(-pgid).
+// - the phases: sweep until nothing is left, the grace period, SIGKILL, the
+//   wait for what SIGKILL could not end. Nothing here may keep PID 1 from
+//   exiting: the SIGKILL deadline is armed before anything that can fail. A
+//   SIGINT (^C: reaper took the terminal back when the app exited) or a second
+//   SIGTERM ends the grace period at once.
+// - the report, and its one log line.
 import { isSystemError } from './errors.js';
 import { formatDuration } from './format.js';
 import type { Logger } from './log.js';
 import { native } from './native.js';
-import { listDescendants, readProcessTable, type ProcessEntry } from './procfs.js';
-import { signalName } from './signals.js';
+import { PinnedSignaller, processKey } from './pinned-signal.js';
+import { listDescendants, procIsOurs, procSelf, readProcessTable, type ProcessEntry, type ProcessTable } from './procfs.js';
+import { SIGCONT, SIGKILL, signalName } from './signals.js';
 
 export interface DrainedProcess {
   pid: number;
@@ -71,8 +77,6 @@ export interface DrainContext {
   onChildEvent(listener: () => void): () => void;
 }
 
-const SIGKILL = 9;
-const SIGCONT = 18;
 /** Descendants that are not our children exit without telling us: look again this often. */
 const RESCAN_MS = 20;
 /** After SIGKILL, how long to wait for processes stuck in the kernel. */
@@ -80,6 +84,18 @@ const KILL_WAIT_MS = 2000;
 
 /** Milliseconds on a monotonic clock (node:perf_hooks would load ten modules for this). */
 const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
+
+export async function drain(context: DrainContext): Promise<DrainReport> {
+  const start = monotonicMs();
+  context.reapAll();
+  if (nothingLeft()) return nothingLeftReport(context, monotonicMs() - start);
+  const scope = drainScope(context.log, context.appPid);
+  const strategy = scope === 'namespace' || scope === 'descendants' ? namedScope(scope, context) : unnamedScope(scope, context);
+  const phases = await runPhases(strategy, context);
+  const report = buildReport(context, strategy.scope, strategy.outcome(), phases, monotonicMs() - start);
+  if (report.processes.length > 0 || strategy.unnamed) context.log.notice(summarize(report), { event: 'drain', ...report });
+  return report;
+}
 
 /**
  * The usual end, proven in one syscall without reading /proc: as PID 1, no
@@ -89,21 +105,23 @@ const monotonicMs = () => Number(process.hrtime.bigint()) / 1e6;
  * (each descendant's chain of parents ends at one of reaper's children; as a
  * subreaper, orphans below are re-parented to one of them or to reaper).
  */
-function nothingLeft(addon: ReturnType<typeof native>): boolean {
-  return !addon.anythingLeft(process.pid === 1);
+function nothingLeft(): boolean {
+  return !native().anythingLeft(process.pid === 1);
 }
 
-/**
- * Whose /proc this is decides what reaper can prove is its own. /proc/self
- * names reaper's pid only in a proc of reaper's pid namespace; under the
- * host's (unshare --pid without --mount-proc) every pid in it is a stranger's.
- */
-function drainScope(log: Logger, appPid: number): DrainScope {
-  let self = 'nothing (no /proc)';
-  try {
-    self = readlinkSync('/proc/self');
-  } catch {}
-  if (self === String(process.pid)) return process.pid === 1 ? 'namespace' : 'descendants';
+function nothingLeftReport(context: DrainContext, durationMs: number): DrainReport {
+  return {
+    // A getter: naming a signal loads node:os, which this end of a start does not need.
+    get signal() { return signalName(context.signal); },
+    graceMs: context.graceMs, scope: 'nothing-left', processes: [],
+    exitedOnSignal: 0, killed: [], refused: [], killedUnnamed: false, interruptedBy: null, durationMs, survivors: 0,
+  };
+}
+
+/** Whose /proc this is decides what reaper can prove is its own (see procIsOurs). */
+function drainScope(log: Logger, appPid: number): Exclude<DrainScope, 'nothing-left'> {
+  if (procIsOurs()) return process.pid === 1 ? 'namespace' : 'descendants';
+  const self = procSelf();
   const fix = 'mount a proc of its own pid namespace (unshare --mount-proc, or mount -t proc proc /proc)';
   if (process.pid === 1) {
     log.warn(`/proc is not reaper's own (/proc/self is ${self}, reaper is pid 1): the drain signals every process ` +
@@ -116,18 +134,131 @@ function drainScope(log: Logger, appPid: number): DrainScope {
   return 'group-unnamed';
 }
 
-/** Every process of the namespace (including ones entered with docker exec), or the tree below reaper. */
-function remaining(scope: DrainScope): { entries: ProcessEntry[]; unreadable: number } {
+// --- The scope: who is drained, and how they are signalled. ---
+
+/** How the phases reach what is left: named processes, or one unnamed kill() target. */
+export interface ScopeStrategy {
+  readonly scope: DrainScope;
+  readonly unnamed: boolean;
+  /** Signals newcomers (the drain signal, or SIGKILL once killing), notes who left; true when nothing is left. */
+  sweep(killing: boolean): boolean;
+  /** SIGKILL to everything left. */
+  killAll(): void;
+  /** What is left, for the interruption's warning: "3 processes", "the pid namespace". */
+  describeLeft(): string;
+  /** How many outlived SIGKILL (logged as an error); null when they cannot be counted. */
+  survivors(killWaitMs: number): number | null;
+  outcome(): ScopeOutcome;
+}
+
+export interface ScopeOutcome {
+  processes: DrainedProcess[];
+  /** Unnamed scopes: whether SIGKILL found anything. */
+  killedUnnamed: boolean;
+}
+
+interface Tracked extends DrainedProcess {
+  startTicks: number;
+  signalledAt: number;
+}
+
+/** What a named scope reads and sends through; tests inject their own. */
+export interface NamedScopeIo {
+  /** Every process of the namespace (including ones entered with docker exec), or the tree below reaper. */
+  table(): ProcessTable;
+  /** The addon's signalProcess when absent. */
+  signalProcess?(pid: number, startTicks: number, signal: number): boolean;
+  now(): number;
+}
+
+function processTableOf(scope: 'namespace' | 'descendants'): ProcessTable {
   const { processes, unreadable } = readProcessTable();
-  const entries = scope === 'namespace' ? processes.filter((p) => p.pid !== process.pid) : listDescendants(process.pid, processes);
-  return { entries, unreadable };
+  return {
+    processes: scope === 'namespace' ? processes.filter((p) => p.pid !== process.pid) : listDescendants(process.pid, processes),
+    unreadable,
+  };
+}
+
+/** Every process in the scope by name, tracked by its pid and start time from its first sighting to its exit. */
+export function namedScope(scope: 'namespace' | 'descendants', context: Pick<DrainContext, 'signal' | 'log'>, io: NamedScopeIo = {
+  table: () => processTableOf(scope),
+  now: monotonicMs,
+}): ScopeStrategy {
+  const { log } = context;
+  const tracked = new Map<string, Tracked>();
+  const signaller = new PinnedSignaller<Tracked>({
+    log,
+    describe: (target) => `pid ${target.pid} (${target.comm})`,
+    onRefused: (target, reason) => { target.refused = reason; },
+    signalProcess: io.signalProcess,
+  });
+  let warnedUnreadable = false;
+
+  const list = (): ProcessEntry[] => {
+    const { processes, unreadable } = io.table();
+    // In our own namespace every process is ours: say once that some were out of reach.
+    if (unreadable > 0 && scope === 'namespace' && !warnedUnreadable) {
+      warnedUnreadable = true;
+      log.warn(`${unreadable} process${unreadable === 1 ? '' : 'es'} in /proc could not be read (hidepid, or another ` +
+        `user's setuid program) and ${unreadable === 1 ? 'is' : 'are'} not drained; the kernel kills ${unreadable === 1 ? 'it' : 'them'} when reaper exits.`);
+    }
+    return processes;
+  };
+  const live = () => list().filter((p) => p.state !== 'Z'); // a zombie's parent (or we) will reap it
+  const track = (entry: ProcessEntry, key: string): Tracked => {
+    const target: Tracked = { pid: entry.pid, comm: entry.comm, startTicks: entry.startTicks, signalledAt: io.now(), exitedAfterMs: null, killed: false };
+    tracked.set(key, target);
+    return target;
+  };
+
+  return {
+    scope,
+    unnamed: false,
+    sweep(killing) {
+      const now = io.now();
+      const present = new Set<string>();
+      for (const entry of list()) {
+        const key = processKey(entry);
+        present.add(key);
+        if (entry.state === 'Z' || tracked.has(key)) continue;
+        const target = track(entry, key);
+        if (killing) target.killed = signaller.send(target, SIGKILL);
+        else signaller.sendAndContinue(target, context.signal);
+      }
+      for (const [key, target] of tracked) {
+        if (!present.has(key) && target.exitedAfterMs === null && !target.killed) target.exitedAfterMs = now - target.signalledAt;
+      }
+      return present.size === 0;
+    },
+    killAll() {
+      for (const entry of live()) {
+        const key = processKey(entry);
+        const target = tracked.get(key) ?? track(entry, key);
+        target.killed = signaller.send(target, SIGKILL);
+      }
+    },
+    describeLeft() {
+      const left = live().length;
+      return `${left} process${left === 1 ? '' : 'es'}`;
+    },
+    survivors(killWaitMs) {
+      const stuck = live();
+      log.error(`${stuck.length} processes survived SIGKILL for ${formatDuration(killWaitMs)} (uninterruptible sleep?): ${stuck.map((p) => `${p.pid} (${p.comm})`).join(', ')}; exiting anyway`);
+      return stuck.length;
+    },
+    outcome() {
+      const processes = [...tracked.values()].map(({ pid, comm, exitedAfterMs, killed, refused }) =>
+        ({ pid, comm, exitedAfterMs, killed, ...(refused ? { refused } : {}) }));
+      return { processes, killedUnnamed: false };
+    },
+  };
 }
 
 /**
  * kill(-1) as PID 1: every process of its pid namespace but itself; kill(-pgid):
  * the app's group (its id lives as long as a member does). False when there is none.
  */
-function signalUnnamed(target: number, signal: number): boolean {
+function killUnnamed(target: number, signal: number): boolean {
   try {
     process.kill(target, signal);
     return true;
@@ -137,127 +268,60 @@ function signalUnnamed(target: number, signal: number): boolean {
   }
 }
 
-interface Tracked extends DrainedProcess {
-  startTicks: number;
-  signalledAt: number;
+/** One kill() target for all: newcomers forked after the drain signal get only the SIGKILL at the end of the grace period. */
+export function unnamedScope(scope: 'namespace-unnamed' | 'group-unnamed', context: Pick<DrainContext, 'signal' | 'log' | 'appPid'>,
+  kill: (target: number, signal: number) => boolean = killUnnamed): ScopeStrategy {
+  const target = scope === 'namespace-unnamed' ? -1 : -context.appPid;
+  const what = scope === 'namespace-unnamed' ? 'the pid namespace' : `process group ${context.appPid}`;
+  let signalled = false;
+  let killedUnnamed = false;
+  return {
+    scope,
+    unnamed: true,
+    sweep() {
+      if (!signalled) {
+        signalled = true;
+        if (kill(target, context.signal) && context.signal !== SIGCONT) kill(target, SIGCONT);
+      }
+      return !kill(target, 0);
+    },
+    killAll() {
+      killedUnnamed = kill(target, SIGKILL);
+    },
+    describeLeft: () => what,
+    survivors(killWaitMs) {
+      const left = kill(target, 0);
+      if (left) context.log.error(`processes of ${what} survived SIGKILL for ${formatDuration(killWaitMs)} (uninterruptible sleep?); exiting anyway`);
+      return left ? null : 0;
+    },
+    outcome: () => ({ processes: [], killedUnnamed }),
+  };
 }
 
-export function drain(context: DrainContext): Promise<DrainReport> {
+// --- The phases: sweep, grace period, SIGKILL, the wait after it. ---
+
+export interface PhaseOutcome {
+  /** The signal that ended the grace period early, or null. */
+  interruptedBy: string | null;
+  /** What outlived SIGKILL: 0 when everything exited in time, null when it cannot be counted. */
+  survivors: number | null;
+}
+
+export interface PhaseTiming {
+  rescanMs: number;
+  killWaitMs: number;
+}
+
+/** Sweeps on every SIGCHLD and every rescanMs until nothing is left; SIGKILL after the grace period or an interruption. */
+export function runPhases(strategy: ScopeStrategy, context: Omit<DrainContext, 'appPid' | 'signal'>,
+  timing: PhaseTiming = { rescanMs: RESCAN_MS, killWaitMs: KILL_WAIT_MS }): Promise<PhaseOutcome> {
   const { log } = context;
-  const addon = native();
-  const start = monotonicMs();
-  context.reapAll();
-  if (nothingLeft(addon)) {
-    return Promise.resolve({
-      // A getter: naming a signal loads node:os, which this end of a start does not need.
-      get signal() { return signalName(context.signal); },
-      graceMs: context.graceMs, scope: 'nothing-left', processes: [],
-      exitedOnSignal: 0, killed: [], refused: [], killedUnnamed: false, interruptedBy: null, durationMs: monotonicMs() - start, survivors: 0,
-    });
-  }
-  const scope = drainScope(log, context.appPid);
-  /** The kill() target of an unnamed scope, 0 when the processes are named. */
-  const unnamed = scope === 'namespace-unnamed' ? -1 : scope === 'group-unnamed' ? -context.appPid : 0;
-  const signalAll = (signal: number) => signalUnnamed(unnamed, signal);
-  const tracked = new Map<string, Tracked>();
-  let killing = false;
-  let unnamedSignalled = false;
-  let killedUnnamed = false;
-  let interruptedBy: string | null = null;
-  let warnedUnreadable = false;
-
-  /** True only when the signal went out; false when the process is gone or refused it (logged, noted). */
-  const send = (target: Tracked, signal: number): boolean => {
-    try {
-      return addon.signalProcess(target.pid, target.startTicks, signal);
-    } catch (error) {
-      const reason = isSystemError(error) ? error.code : String(error);
-      target.refused = `${signalName(signal)}: ${reason}`;
-      log.warn(`could not send ${signalName(signal)} to pid ${target.pid} (${target.comm}): ${(error as Error).message}`);
-      return false;
-    }
-  };
-
-  const list = (): ProcessEntry[] => {
-    const { entries, unreadable } = remaining(scope);
-    // In our own namespace every process is ours: say once that some were out of reach.
-    if (unreadable > 0 && scope === 'namespace' && !warnedUnreadable) {
-      warnedUnreadable = true;
-      log.warn(`${unreadable} process${unreadable === 1 ? '' : 'es'} in /proc could not be read (hidepid, or another ` +
-        `user's setuid program) and ${unreadable === 1 ? 'is' : 'are'} not drained; the kernel kills ${unreadable === 1 ? 'it' : 'them'} when reaper exits.`);
-    }
-    return entries;
-  };
-
-  const track = (entry: ProcessEntry, key: string, now: number): Tracked => {
-    const target: Tracked = { pid: entry.pid, comm: entry.comm, startTicks: entry.startTicks, signalledAt: now, exitedAfterMs: null, killed: false };
-    tracked.set(key, target);
-    return target;
-  };
-
-  /** Signals newcomers, notes who is gone; true when nothing is left. */
-  const sweep = (): boolean => {
-    context.reapAll();
-    if (unnamed) {
-      // Newcomers forked after this get only the SIGKILL at the end of the grace period.
-      if (!unnamedSignalled) {
-        unnamedSignalled = true;
-        if (signalAll(context.signal)) signalAll(SIGCONT);
-      }
-      return !signalAll(0);
-    }
-    const now = monotonicMs();
-    const present = new Set<string>();
-    for (const entry of list()) {
-      const key = `${entry.pid}:${entry.startTicks}`;
-      present.add(key);
-      if (entry.state === 'Z') continue; // its parent (or we) will reap it
-      if (tracked.has(key)) continue;
-      const target = track(entry, key, now);
-      if (killing) target.killed = send(target, SIGKILL);
-      // A stopped process would only see the drain signal after the SIGKILL.
-      else if (send(target, context.signal) && context.signal !== SIGCONT) send(target, SIGCONT);
-    }
-    for (const [key, target] of tracked) {
-      if (!present.has(key) && target.exitedAfterMs === null && !target.killed) {
-        target.exitedAfterMs = now - target.signalledAt;
-      }
-    }
-    return present.size === 0;
-  };
-
-  const killAll = () => {
-    killing = true;
-    if (unnamed) {
-      killedUnnamed = signalAll(SIGKILL);
-      return;
-    }
-    for (const entry of list()) {
-      if (entry.state === 'Z') continue;
-      const key = `${entry.pid}:${entry.startTicks}`;
-      const target = tracked.get(key) ?? track(entry, key, monotonicMs());
-      target.killed = send(target, SIGKILL);
-    }
-  };
-
-  /** How many are left after SIGKILL; null when they cannot be counted. */
-  const survivors = (): number | null => {
-    if (unnamed) {
-      const left = signalAll(0);
-      if (left) log.error(`processes of ${scope === 'namespace-unnamed' ? 'the pid namespace' : `process group ${context.appPid}`} survived SIGKILL for ${formatDuration(KILL_WAIT_MS)} (uninterruptible sleep?); exiting anyway`);
-      return left ? null : 0;
-    }
-    const stuck = list().filter((p) => p.state !== 'Z');
-    log.error(`${stuck.length} processes survived SIGKILL for ${formatDuration(KILL_WAIT_MS)} (uninterruptible sleep?): ${stuck.map((p) => `${p.pid} (${p.comm})`).join(', ')}; exiting anyway`);
-    return stuck.length;
-  };
-
-  return new Promise<DrainReport>((resolve) => {
+  return new Promise<PhaseOutcome>((resolve) => {
     let graceTimer: NodeJS.Timeout | undefined;
     let killTimer: NodeJS.Timeout | undefined;
-    let rescan: NodeJS.Timeout | undefined;
-    let unsubscribe = () => {};
+    let killing = false;
     let done = false;
+    let interruptedBy: string | null = null;
     let lastFailure = '';
 
     /** Runs one step; a failure is logged (once while it repeats) and the drain goes on. */
@@ -271,43 +335,28 @@ export function drain(context: DrainContext): Promise<DrainReport> {
       }
     };
 
-    const finish = (left: number | null) => {
+    const finish = (survivors: number | null) => {
       if (done) return;
       done = true;
       clearTimeout(graceTimer);
       clearTimeout(killTimer);
       clearInterval(rescan);
       unsubscribe();
-      const processes = [...tracked.values()].map(({ pid, comm, exitedAfterMs, killed, refused }) =>
-        ({ pid, comm, exitedAfterMs, killed, ...(refused ? { refused } : {}) }));
-      const report: DrainReport = {
-        signal: signalName(context.signal),
-        graceMs: context.graceMs,
-        scope,
-        processes,
-        exitedOnSignal: processes.filter((p) => !p.killed && !p.refused).length,
-        killed: processes.filter((p) => p.killed),
-        refused: processes.filter((p) => !p.killed && p.refused),
-        killedUnnamed,
-        interruptedBy,
-        durationMs: monotonicMs() - start,
-        survivors: left,
-      };
-      if (processes.length > 0 || unnamed) log.notice(summarize(report), { event: 'drain', ...report });
-      resolve(report);
+      resolve({ interruptedBy, survivors });
     };
 
     /** The grace period is over (its end, or an interruption): SIGKILL to what is left. */
     const endGrace = () => {
       if (killing) return;
+      killing = true;
       clearTimeout(graceTimer);
       // The deadline first: nothing below may keep reaper from exiting.
       killTimer = setTimeout(() => {
         let left: number | null = null;
-        guard('final count', () => { left = survivors(); });
+        guard('final count', () => { left = strategy.survivors(timing.killWaitMs); });
         finish(left);
-      }, KILL_WAIT_MS);
-      guard('SIGKILL', killAll);
+      }, timing.killWaitMs);
+      guard('SIGKILL', () => strategy.killAll());
     };
 
     /** A SIGINT or a second SIGTERM (a fact, read on every sweep): the user wants out now. */
@@ -315,20 +364,18 @@ export function drain(context: DrainContext): Promise<DrainReport> {
       const signal = context.interruptedBy();
       if (signal === 0 || killing) return;
       interruptedBy = signalName(signal);
-      const left = unnamed ? null : list().filter((p) => p.state !== 'Z').length;
-      const what = left === null ? (scope === 'namespace-unnamed' ? 'the pid namespace' : `process group ${context.appPid}`) :
-        `${left} process${left === 1 ? '' : 'es'}`;
-      log.warn(`drain interrupted by ${interruptedBy}; sending SIGKILL to ${what}`, { event: 'drain-interrupted', signal: interruptedBy });
+      log.warn(`drain interrupted by ${interruptedBy}; sending SIGKILL to ${strategy.describeLeft()}`, { event: 'drain-interrupted', signal: interruptedBy });
       endGrace();
     };
 
     const tick = () => guard('sweep', () => {
       if (!killing) checkInterrupt();
-      if (sweep()) finish(0);
+      context.reapAll();
+      if (strategy.sweep(killing)) finish(0);
     });
 
-    unsubscribe = context.onChildEvent(tick);
-    rescan = setInterval(tick, RESCAN_MS);
+    const unsubscribe = context.onChildEvent(tick);
+    const rescan = setInterval(tick, timing.rescanMs);
     graceTimer = setTimeout(() => {
       endGrace();
       tick();
@@ -337,7 +384,27 @@ export function drain(context: DrainContext): Promise<DrainReport> {
   });
 }
 
-function summarize(report: DrainReport): string {
+// --- The report. ---
+
+export function buildReport(context: Pick<DrainContext, 'signal' | 'graceMs'>, scope: DrainScope, outcome: ScopeOutcome,
+  phases: PhaseOutcome, durationMs: number): DrainReport {
+  const { processes } = outcome;
+  return {
+    signal: signalName(context.signal),
+    graceMs: context.graceMs,
+    scope,
+    processes,
+    exitedOnSignal: processes.filter((p) => !p.killed && !p.refused).length,
+    killed: processes.filter((p) => p.killed),
+    refused: processes.filter((p) => !p.killed && p.refused),
+    killedUnnamed: outcome.killedUnnamed,
+    interruptedBy: phases.interruptedBy,
+    durationMs,
+    survivors: phases.survivors,
+  };
+}
+
+export function summarize(report: DrainReport): string {
   const killedWhen = report.interruptedBy ? `when ${report.interruptedBy} interrupted the drain` : `after the ${formatDuration(report.graceMs)} grace period`;
   if (report.scope === 'namespace-unnamed' || report.scope === 'group-unnamed') {
     const what = report.scope === 'namespace-unnamed' ? 'the pid namespace' : "the app's process group";
@@ -351,9 +418,7 @@ function summarize(report: DrainReport): string {
     .map((p) => `${p.pid} (${p.comm})${detail ? ` ${p.refused}` : ''}`).join(', ') + (list.length > 10 ? ', ...' : '');
   const parts = [`drained ${total} process${total === 1 ? '' : 'es'} in ${formatDuration(report.durationMs)}`];
   if (exited.length > 0) parts.push(`${exited.length} exited on ${report.signal} (slowest after ${formatDuration(slowest)})`);
-  if (report.killed.length > 0) {
-    parts.push(`${report.killed.length} killed ${killedWhen}: ${named(report.killed)}`);
-  }
+  if (report.killed.length > 0) parts.push(`${report.killed.length} killed ${killedWhen}: ${named(report.killed)}`);
   if (report.refused.length > 0) parts.push(`${report.refused.length} could not be signalled: ${named(report.refused, true)}`);
   return parts.join('; ');
 }

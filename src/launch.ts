@@ -2,8 +2,8 @@
 // runs reaper is given back to the app, byte for byte, and the command line
 // and environment reach the app as raw bytes (process.argv and process.env
 // are decoded as UTF-8, which replaces invalid bytes with U+FFFD).
-import { readFileSync } from 'node:fs';
 import { native } from './native.js';
+import { ownCommandLine, ownEnvironment } from './procfs.js';
 
 const SAVED_PREFIX = Buffer.from('__REAPER_SAVED_');
 const MARKER = '__REAPER_LAUNCHER';
@@ -26,30 +26,13 @@ export function launch(): Launch | null {
   return { ignored: mask(ignored), blocked: mask(blocked), argv0: name.join(':') };
 }
 
-function nulSeparated(path: string): Buffer[] | null {
-  let data: Buffer;
-  try {
-    data = readFileSync(path);
-  } catch {
-    return null; // no /proc: fall back to the decoded strings
-  }
-  const out: Buffer[] = [];
-  for (let start = 0; start < data.length;) {
-    let end = data.indexOf(0, start);
-    if (end < 0) end = data.length;
-    out.push(data.subarray(start, end));
-    start = end + 1;
-  }
-  return out;
-}
-
 /**
  * The environment for the app: this process's own, as raw bytes, with the
  * launcher's renames undone and its marker dropped.
  */
 export function appEnvironment(): Buffer[] {
   // /proc/self/environ is the block the kernel gave us: reaper never changes process.env.
-  const raw = nulSeparated('/proc/self/environ') ??
+  const raw = ownEnvironment() ??
     Object.entries(process.env).map(([key, value]) => Buffer.from(`${key}=${value}`));
   const out: Buffer[] = [];
   // Both prefixes start with "__": most entries are passed on after one byte compare.
@@ -64,7 +47,7 @@ export function appEnvironment(): Buffer[] {
 
 /** The last count command-line arguments as raw bytes (the command reaper runs is a suffix of its argv). */
 export function rawArguments(decoded: string[]): Buffer[] {
-  const raw = nulSeparated('/proc/self/cmdline');
+  const raw = ownCommandLine();
   if (raw && raw.length >= decoded.length) return raw.slice(raw.length - decoded.length);
   return decoded.map((arg) => Buffer.from(arg));
 }
@@ -87,9 +70,9 @@ export function relaunchIfShaped(warn: (message: string) => void): void {
   if (launch()) return;
   const shaping = Object.keys(process.env).filter((name) => /^(NODE_|UV_)/.test(name) && !INERT.has(name));
   if (shaping.length === 0) return;
-  const argv = nulSeparated('/proc/self/cmdline') ??
+  const argv = ownCommandLine() ??
     [process.execPath, ...process.execArgv, ...process.argv.slice(1)].map((arg) => Buffer.from(arg));
-  const env = nulSeparated('/proc/self/environ') ??
+  const env = ownEnvironment() ??
     Object.entries(process.env).map(([key, value]) => Buffer.from(`${key}=${value}`));
   try {
     native().relaunch(process.execPath, argv, env, process.argv[1] ?? 'reaper');

@@ -10,12 +10,11 @@
 // (the register preload holds one, the app may hold more). The reaper stops
 // when its last handle is stopped, disposed or aborted.
 import { EventEmitter } from 'node:events';
-import { readlinkSync, statfsSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { describeStatus, type ExitStatus } from './exit-status.js';
 import { ReaperError } from './errors.js';
-import { native, type NativeBinding, type NativeExit } from './native.js';
-import { ageMs, listProcesses } from './procfs.js';
+import { native, type NativeExit } from './native.js';
+import { ageMs, childrenOf, hasChildrenFiles, listProcesses, procIsOurs, readStat } from './procfs.js';
 import { signalName } from './signals.js';
 
 export interface ReaperOptions {
@@ -93,7 +92,6 @@ const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 const DEFAULTS: ReaperConfig = { subreaper: true, handleTerminationSignals: true, graceMs: 250 };
 /** setTimeout's limit: a longer delay fires at once. */
 const MAX_GRACE_MS = 2 ** 31 - 1;
-const PROC_SUPER_MAGIC = 0x9fa0;
 
 /**
  * How many copies of signal-exit have their signal listeners installed. Many
@@ -178,28 +176,21 @@ let active: Core | null = null;
  * /proc) we scan every process's parent pid. A /proc of another pid
  * namespace names other processes: then reaping is impossible.
  */
-function zombieLister(addon: NativeBinding): (() => number[]) | ReaperError {
-  const onProc = (path: string) => {
-    try {
-      return statfsSync(path).type === PROC_SUPER_MAGIC;
-    } catch {
-      return false;
-    }
-  };
-  let ours = false;
-  try {
-    ours = readlinkSync('/proc/self') === String(process.pid);
-  } catch {}
-  if (!ours || !onProc('/proc/self')) {
+function zombieLister(): (() => number[]) | ReaperError {
+  if (!procIsOurs()) {
     return new ReaperError('ERR_REAPER_NO_PROC',
       `reaper cannot reap orphans here: /proc is not mounted or belongs to another pid namespace (/proc/self is not pid ${process.pid}); ` +
       `mount this namespace's /proc, or run the app under the reaper-init CLI.`);
   }
   const pid = process.pid;
-  if (onProc(`/proc/${pid}/task/${pid}/children`)) {
+  const isZombie = (child: number) => {
+    const stat = readStat(child);
+    return stat !== null && stat !== 'unreadable' && stat.state === 'Z';
+  };
+  if (hasChildrenFiles()) {
     // Only the main thread's children: a worker's children are its own
     // libuv loop's business, and orphans are re-parented to the main thread.
-    return () => addon.readChildren(pid, pid).filter((child) => addon.procStat(child)?.state === 'Z');
+    return () => childrenOf(pid).filter(isZombie);
   }
   // A parent pid names the process, not the thread: this also lists worker
   // threads' children, which the grace period leaves to their own loops.
@@ -221,7 +212,7 @@ function startCore(config: ReaperConfig): Core {
     addon.setChildSubreaper(true);
     subreaper = true;
   }
-  const lister = zombieLister(addon);
+  const lister = zombieLister();
   const unusable = lister instanceof Error ? lister : null;
   const zombies = lister instanceof Error ? () => [] : lister;
 

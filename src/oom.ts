@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import type { ExitStatus } from './exit-status.js';
 import { describeStatus } from './exit-status.js';
 import { formatBytes } from './format.js';
+import { readCgroup, readMounts, type Mount } from './procfs.js';
 
 export interface MemoryCgroup {
   /** Directory of the cgroup in the mounted hierarchy. */
@@ -25,36 +26,8 @@ export interface MemoryWatch {
   before: MemoryReading;
 }
 
-export interface Mount {
-  root: string;
-  point: string;
-  type: string;
-  options: string[];
-}
-
-/** Parses /proc/<pid>/mountinfo text (exported for tests). */
-export function parseMountinfo(text: string): Mount[] {
-  const out: Mount[] = [];
-  for (const line of text.trim().split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (!left || !right) continue;
-    const fields = left.split(' ');
-    const [type, , superOptions] = right.split(' ');
-    out.push({ root: fields[3]!, point: fields[4]!, type: type!, options: (superOptions ?? '').split(',') });
-  }
-  return out;
-}
-
 /** The cgroup mounts: only their lines are parsed (this runs before every app starts). */
-function mounts(): Mount[] {
-  try {
-    // Spaces in paths are escaped (\040): " - " only separates the fields, and the type follows it.
-    const lines = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((line) => line.includes(' - cgroup'));
-    return parseMountinfo(lines.join('\n'));
-  } catch {
-    return [];
-  }
-}
+const cgroupMounts = () => readMounts('cgroup');
 
 /**
  * Chooses the memory cgroup from /proc/<pid>/cgroup text and the mounts, at
@@ -88,13 +61,8 @@ export function resolveMemoryCgroup(cgroupText: string, all: Mount[], exists: (p
 
 /** The memory cgroup a process is in (v2 unified, or v1 memory controller). */
 export function findMemoryCgroup(pid: number | 'self' = 'self'): MemoryCgroup | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-  } catch {
-    return null;
-  }
-  return resolveMemoryCgroup(text, mounts());
+  const text = readCgroup(pid);
+  return text === null ? null : resolveMemoryCgroup(text, cgroupMounts());
 }
 
 function readNumber(file: string): number | null {

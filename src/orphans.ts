@@ -15,38 +15,20 @@
 // CAP_NET_ADMIN in the initial network namespace), so it would cost more
 // scans, not fewer. The price of the interval: an adopted orphan runs up to
 // SCAN_MS before its signal.
-import { readdirSync } from 'node:fs';
 import { formatDuration } from './format.js';
 import type { Logger } from './log.js';
-import { native } from './native.js';
-import { commandLine, readStat } from './procfs.js';
-import { signalName } from './signals.js';
+import { PinnedSignaller, processKey, type PinnedProcess } from './pinned-signal.js';
+import { allChildrenOf, commandLine, readStat } from './procfs.js';
+import { SIGKILL, signalName } from './signals.js';
 
 /** How often reaper's children are listed while the app runs. */
 const SCAN_MS = 1000;
-const SIGKILL = 9;
-const SIGCONT = 18;
-
-/** reaper's children now (every thread's: a child belongs to the thread that forked or adopted it). */
-function ownChildren(): number[] {
-  const self = process.pid;
-  return readdirSync(`/proc/${self}/task`).flatMap((tid) => native().readChildren(self, Number(tid)));
-}
 
 /** Starts watching; stop() when the app has exited (the drain takes the rest). */
 export function terminateOrphans(appPid: number, signal: number, graceMs: number, log: Logger): { stop(): void } {
-  const addon = native();
   const seen = new Set<string>();
   const kills = new Set<NodeJS.Timeout>();
-
-  const send = (pid: number, startTicks: number, what: number): boolean => {
-    try {
-      return addon.signalProcess(pid, startTicks, what); // false: it is gone (a reused pid is never hit)
-    } catch (error) {
-      log.warn(`could not send ${signalName(what)} to orphan pid ${pid}: ${(error as Error).message}`);
-      return false;
-    }
-  };
+  const signaller = new PinnedSignaller<PinnedProcess>({ log, describe: (orphan) => `orphan pid ${orphan.pid}` });
 
   // Runs on timers in PID 1: a failure is logged and the next scan tries again.
   const scan = () => {
@@ -57,24 +39,25 @@ export function terminateOrphans(appPid: number, signal: number, graceMs: number
     }
   };
   const scanOnce = () => {
-    for (const pid of ownChildren()) {
+    for (const pid of allChildrenOf(process.pid)) {
       if (pid === appPid) continue;
       // Read after the listing: still ours, not a zombie (the handler reaps it), and pinned by its start time.
       const stat = readStat(pid);
       if (!stat || stat === 'unreadable' || stat.ppid !== process.pid || stat.state === 'Z') continue;
-      const key = `${pid}:${stat.startTicks}`;
+      const orphan = { pid, startTicks: stat.startTicks };
+      const key = processKey(orphan);
       if (seen.has(key)) continue;
       seen.add(key);
       const command = commandLine(pid, stat.comm);
-      if (!send(pid, stat.startTicks, signal)) continue;
-      send(pid, stat.startTicks, SIGCONT); // a stopped process acts on the signal only when continued
+      if (!signaller.sendAndContinue(orphan, signal)) continue;
       log.warn(`orphan pid ${pid} (${command}) was re-parented to reaper while the app runs: sent ${signalName(signal)}, SIGKILL in ${formatDuration(graceMs)} (--orphans terminate)`,
         { event: 'orphan-terminate', pid, command, signal: signalName(signal) });
       const timer = setTimeout(() => {
         kills.delete(timer);
-        // Pinned by its start time: the SIGKILL never reaches a reused pid (an unreadable entry is not ours).
+        // A zombie is not "outliving" anything: the handler reaps it. A reused
+        // pid is never hit: the signal is pinned by the start time.
         const now = readStat(pid);
-        if (now && now !== 'unreadable' && now.startTicks === stat.startTicks && now.state !== 'Z' && send(pid, stat.startTicks, SIGKILL)) {
+        if (now && now !== 'unreadable' && now.state !== 'Z' && signaller.send(orphan, SIGKILL)) {
           log.warn(`orphan pid ${pid} (${command}) outlived the grace period of ${formatDuration(graceMs)}: sent SIGKILL`, { event: 'orphan-kill', pid, command });
         }
       }, graceMs);

@@ -1,6 +1,8 @@
-// Reading the process table. Processes come and go while we look, and some
-// are not ours to read: a vanished or forbidden entry is skipped, never an error.
-import { readdirSync, readFileSync } from 'node:fs';
+// /proc, and only here: the process table, one process's stat, children,
+// cgroup, mounts, and whether this /proc is ours at all. Processes come and go
+// while we look, and some are not ours to read: a vanished or forbidden entry
+// is skipped, never an error.
+import { existsSync, readdirSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
 import { isSystemError } from './errors.js';
 import { native, type NativeProcStat } from './native.js';
 
@@ -88,6 +90,147 @@ export function ageMs(startTicks: number): number | null {
   try {
     const uptime = Number(readFileSync('/proc/uptime', 'latin1').split(' ')[0]);
     return Math.max(0, Math.round(uptime * 1000 - (startTicks * 1000) / native().CLK_TCK));
+  } catch {
+    return null;
+  }
+}
+
+/** What /proc/self names ("nothing (no /proc)" without one). */
+export function procSelf(): string {
+  try {
+    return readlinkSync('/proc/self');
+  } catch {
+    return 'nothing (no /proc)';
+  }
+}
+
+/**
+ * Whether /proc is ours: /proc/self names our pid only in a proc of our pid
+ * namespace; under the host's (unshare --pid without --mount-proc) every pid
+ * in it is a stranger's.
+ */
+export function procIsOurs(): boolean {
+  return procSelf() === String(process.pid) && isProcfs('/proc/self');
+}
+
+/** A directory entry present in our own /proc (no /proc/self: not a procfs that shows us). */
+export function procHasSelf(): boolean {
+  return existsSync('/proc/self/stat');
+}
+
+const PROC_SUPER_MAGIC = 0x9fa0;
+
+function isProcfs(path: string): boolean {
+  try {
+    return statfsSync(path).type === PROC_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the kernel keeps children files (CONFIG_PROC_CHILDREN, and a /proc that does not mask them). */
+export function hasChildrenFiles(): boolean {
+  return isProcfs(`/proc/${process.pid}/task/${process.pid}/children`);
+}
+
+/** One thread's children (/proc/<pid>/task/<tid>/children); [] when the thread is gone. */
+export function childrenOf(pid: number, tid = pid): number[] {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'latin1');
+  } catch (error) {
+    if (isSystemError(error) && (error.code === 'ENOENT' || error.code === 'ESRCH')) return [];
+    throw error;
+  }
+  return text.split(' ').filter(Boolean).map(Number);
+}
+
+/** A process's children: every thread's (a child belongs to the thread that forked or adopted it). */
+export function allChildrenOf(pid: number): number[] {
+  return threadsOf(pid).flatMap((tid) => childrenOf(pid, tid));
+}
+
+/** A process's thread ids; [] when it is gone. */
+export function threadsOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** /proc/<pid>/cgroup's text, null when unreadable. */
+export function readCgroup(pid: number | 'self'): string | null {
+  return readText(`/proc/${pid}/cgroup`);
+}
+
+export interface Mount {
+  root: string;
+  point: string;
+  type: string;
+  /** The superblock's options (hidepid=, a v1 cgroup's controllers). */
+  options: string[];
+}
+
+/** Parses /proc/<pid>/mountinfo text (exported for tests). */
+export function parseMountinfo(text: string): Mount[] {
+  const out: Mount[] = [];
+  for (const line of text.trim().split('\n')) {
+    // Spaces in paths are escaped (\040): " - " only separates the fields, and the type follows it.
+    const [left, right] = line.split(' - ');
+    if (!left || !right) continue;
+    const fields = left.split(' ');
+    const [type, , superOptions] = right.split(' ');
+    out.push({ root: fields[3]!, point: fields[4]!, type: type!, options: (superOptions ?? '').split(',') });
+  }
+  return out;
+}
+
+/** Our mounts whose type starts with typePrefix: only their lines are parsed. [] when unreadable. */
+export function readMounts(typePrefix: string): Mount[] {
+  const text = readText('/proc/self/mountinfo') ?? '';
+  return parseMountinfo(text.split('\n').filter((line) => line.includes(` - ${typePrefix}`)).join('\n'));
+}
+
+/** The process's pid in its innermost pid namespace (NSpid's last field). */
+export function namespacePid(pid: number): number | null {
+  const status = readText(`/proc/${pid}/status`);
+  const match = status ? /^NSpid:\s+(.*)$/m.exec(status) : null;
+  if (!match) return null;
+  const pids = match[1]!.trim().split(/\s+/);
+  return Number(pids[pids.length - 1]);
+}
+
+/** Our own command line as the kernel holds it, raw bytes; null without /proc. */
+export function ownCommandLine(): Buffer[] | null {
+  return nulSeparated('/proc/self/cmdline');
+}
+
+/** Our own environment block as the kernel gave it, raw bytes; null without /proc. */
+export function ownEnvironment(): Buffer[] | null {
+  return nulSeparated('/proc/self/environ');
+}
+
+function nulSeparated(path: string): Buffer[] | null {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch {
+    return null;
+  }
+  const out: Buffer[] = [];
+  for (let start = 0; start < data.length;) {
+    let end = data.indexOf(0, start);
+    if (end < 0) end = data.length;
+    out.push(data.subarray(start, end));
+    start = end + 1;
+  }
+  return out;
+}
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
   } catch {
     return null;
   }

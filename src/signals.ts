@@ -18,8 +18,16 @@ function byNumber(): Map<number, string> {
   return names;
 }
 
+// The numbers reaper itself sends or decides on: Linux's, the same on every
+// architecture Node runs on (x86, arm, ppc, s390x). Every other file takes
+// them from here.
+export const SIGHUP = 1;
+export const SIGINT = 2;
+export const SIGKILL = 9;
+export const SIGTERM = 15;
+export const SIGCONT = 18;
 /** The kernel's last signal, whatever the C library. */
-const SIGRTMAX = 64;
+export const SIGRTMAX = 64;
 
 const rtmin = () => native().SIGRTMIN;
 

@@ -15,7 +15,7 @@ import type { Logger } from './log.js';
 import { native } from './native.js';
 import { explainDeath, memoryWatch, type DeathExplanation } from './oom.js';
 import { terminateOrphans } from './orphans.js';
-import { ageMs, commandLine } from './procfs.js';
+import { ageMs, commandLine, readStat } from './procfs.js';
 import { signalName } from './signals.js';
 import { appEnvironment, launch, rawArguments } from './launch.js';
 
@@ -315,8 +315,8 @@ function checkReapingPosition(options: RunOptions, log: Logger): void {
 function isAncestor(target: number): boolean {
   let pid = process.pid;
   for (let hops = 0; hops < 64 && pid > 1; hops++) {
-    const stat = native().procStat(pid);
-    if (!stat) return false;
+    const stat = readStat(pid);
+    if (!stat || stat === 'unreadable') return false;
     if (stat.ppid === target) return true;
     pid = stat.ppid;
   }
