@@ -78,16 +78,6 @@ std::vector<char*> c_list(std::vector<std::string>& strings) {
   return out;
 }
 
-// {exitCode, signal, coreDumped} from a wait status.
-Napi::Object status_object(Napi::Env env, int status) {
-  Napi::Object o = Napi::Object::New(env);
-  bool killed = WIFSIGNALED(status);
-  o.Set("exitCode", killed ? env.Null() : Napi::Number::New(env, WEXITSTATUS(status)));
-  o.Set("signal", killed ? Napi::Number::New(env, WTERMSIG(status)) : env.Null());
-  o.Set("coreDumped", Napi::Boolean::New(env, killed && WCOREDUMP(status)));
-  return o;
-}
-
 // spawn(file, args, env, foreground, ignored, blocked, newSession) -> pid;
 // file, args and env are Buffers (or strings); ignored and blocked are
 // BigInts, or null to start the app from default signal state.
@@ -181,26 +171,25 @@ Napi::Value ReadEvents(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
-// readFacts(into: Float64Array) fills [mainExited, mainStatus, orphansReaped,
-// eventsDropped, termHeld, termHeldMsAgo, termHeldSender, stopSignal,
-// drainInterrupt]; mainName() is the main child's name once it has exited.
+// The facts block readFacts fills, slot by slot (exported as factsLayout,
+// so that JavaScript reads each by name).
+constexpr const char* kFactNames[] = {"mainExited", "mainStatus", "orphansReaped", "eventsDropped", "termHeld",
+                                      "termHeldMsAgo", "termHeldSender", "stopSignal", "drainInterrupt"};
+constexpr size_t kFactCount = sizeof kFactNames / sizeof *kFactNames;
+
+// readFacts(into: Float64Array) fills the slots into has room for;
+// mainName() is the main child's name once it has exited.
 Napi::Value ReadFacts(const Napi::CallbackInfo& info) {
-  reaper::Facts facts;
-  reaper::read_facts(&facts);
+  reaper::Facts f;
+  reaper::read_facts(&f);
+  const double values[] = {f.main_exited ? 1.0 : 0.0, static_cast<double>(f.main_status),
+                           static_cast<double>(f.orphans_reaped), static_cast<double>(f.events_dropped),
+                           f.term_held ? 1.0 : 0.0, static_cast<double>(f.term_held_ms_ago),
+                           static_cast<double>(f.term_held_sender), static_cast<double>(f.stop_signal),
+                           static_cast<double>(f.drain_interrupt)};
+  static_assert(sizeof values / sizeof *values == kFactCount, "one name per fact");
   Napi::Float64Array into = info[0].As<Napi::Float64Array>();
-  if (into.ElementLength() >= 4) {
-    into[0] = facts.main_exited ? 1 : 0;
-    into[1] = facts.main_status;
-    into[2] = static_cast<double>(facts.orphans_reaped);
-    into[3] = static_cast<double>(facts.events_dropped);
-  }
-  if (into.ElementLength() >= 8) {
-    into[4] = facts.term_held ? 1 : 0;
-    into[5] = static_cast<double>(facts.term_held_ms_ago);
-    into[6] = facts.term_held_sender;
-    into[7] = facts.stop_signal;
-  }
-  if (into.ElementLength() >= 9) into[8] = facts.drain_interrupt;
+  for (size_t i = 0; i < kFactCount && i < into.ElementLength(); i++) into[i] = values[i];
   return info.Env().Undefined();
 }
 
@@ -218,8 +207,9 @@ Napi::Value SignalMainChild(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
-// reapPid(pid, describe) -> {pid, exitCode, signal, coreDumped[, comm, startTicks]},
-// or null when it is not a zombie (library mode reaps in JavaScript)
+// reapPid(pid, describe) -> {pid, status[, comm, startTicks]}, or null when it
+// is not a zombie (library mode reaps in JavaScript). status is the wait
+// status, decoded in JavaScript like the handler's (src/exit-status.ts).
 Napi::Value ReapPid(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool describe = info[1].ToBoolean();
@@ -227,8 +217,9 @@ Napi::Value ReapPid(const Napi::CallbackInfo& info) {
   int r = reaper::reap_one(int_arg(info, 0), describe, &exit);
   if (r == 0 || r == -ECHILD) return env.Null();
   if (r < 0) return check(env, r, "waitid"), env.Undefined();
-  Napi::Object o = status_object(env, exit.status);
+  Napi::Object o = Napi::Object::New(env);
   o.Set("pid", exit.pid);
+  o.Set("status", exit.status);
   if (describe) {
     o.Set("comm", exit.comm);
     o.Set("startTicks", static_cast<double>(exit.start_ticks));
@@ -345,7 +336,7 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
 
 // Bump with every change to the export table below (src/native.ts checks it):
 // a prebuild from another reaper version must fail at load, not mid-run.
-constexpr int kBindingVersion = 8;
+constexpr int kBindingVersion = 9;
 
 // The notify pipe's record layout (struct reaper::Event), so that JavaScript
 // decodes it from the one definition.
@@ -369,6 +360,13 @@ Napi::Object event_layout(Napi::Env env) {
   layout.Set("comm", offsetof(reaper::Event, comm));
   layout.Set("commSize", reaper::kCommSize);
   layout.Set("kinds", kinds);
+  return layout;
+}
+
+Napi::Object facts_layout(Napi::Env env) {
+  Napi::Object layout = Napi::Object::New(env);
+  for (size_t i = 0; i < kFactCount; i++) layout.Set(kFactNames[i], i);
+  layout.Set("size", kFactCount);
   return layout;
 }
 
@@ -399,6 +397,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoName));
   exports.Set("event", event_layout(env));
+  exports.Set("factsLayout", facts_layout(env));
   // Real-time signal numbers differ between C libraries (glibc 34, musl 35).
   exports.Set("SIGRTMIN", Napi::Number::New(env, SIGRTMIN));
   exports.Set("SIGRTMAX", Napi::Number::New(env, SIGRTMAX));

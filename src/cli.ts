@@ -8,7 +8,7 @@ import { helpText, parseInvocation, unknownVariables, type Flavour } from './arg
 import { isSystemError, ReaperError, UsageError } from './errors.js';
 import { createLogger } from './log.js';
 import { native } from './native.js';
-import { supervise } from './supervisor.js';
+import { pause, supervise } from './supervisor.js';
 import { launch, relaunchIfShaped } from './launch.js';
 
 /** Read only for --help and --version: the start path of PID 1 stays short. */
@@ -82,7 +82,7 @@ async function main(): Promise<number> {
   const log = createLogger(options.verbosity, options.logFormat);
   for (const warning of unknownVariables(process.env)) log.warn(warning);
   try {
-    const result = await supervise(options, log);
+    const result = await (options.pause ? pause(options, log) : supervise(options, log));
     // Everything is reaped and logged (log writes are synchronous). Node's
     // exit path would restore terminal modes and abort on a hung-up terminal.
     // The install step's run makes V8's code cache for the next starts (scripts/bundle-cli.js).

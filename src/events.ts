@@ -1,106 +1,58 @@
 // What the signal handler did, as one typed stream of events. The handler
-// forwards and reaps on its own (native/signals.cc); JavaScript only learns
-// about it afterwards. Records on the notify pipe are hints: they wake the
-// loop and carry details for the log, and a full pipe drops them. The facts
-// that must never be lost (the app's exit, how many orphans were reaped) are
-// read from the handler's atomics on every wake-up and become events here
-// too, so the stream says everything whichever records were dropped.
-import type { ExitStatus } from './exit-status.js';
+// forwards and reaps on its own (src/handler.ts); JavaScript only learns
+// about it afterwards. The notify pipe wakes the loop; on every wake-up the
+// records (hints for the log, src/event-records.ts) and then the facts
+// (never lost, src/handler-facts.ts) become events, so the stream says
+// everything whichever records were dropped.
+import { decodeRecords } from './event-records.js';
+import type { SupervisionEvent } from './handler.js';
+import { HandlerFacts } from './handler-facts.js';
 import { native, type NativeBinding } from './native.js';
+
+export type { SupervisionEvent } from './handler.js';
 
 /** How often the facts are read when the notify pipe cannot be watched. */
 const FALLBACK_POLL_MS = 50;
 
-export type SupervisionEvent =
-  /** A signal was forwarded to the app (error: errno when sending failed). */
-  | { kind: 'forwarded'; signal: number; delivered: number; sender: number; error: number }
-  /** A signal the user rewrote to 0. */
-  | { kind: 'dropped'; signal: number; sender: number }
-  /** A signal that arrived after the app was reaped (nobody to forward it to); endsDrain: the drain's grace period is over. */
-  | { kind: 'after-exit'; signal: number; sender: number; endsDrain: boolean }
-  /** An orphan the handler reaped, with its name (only when asked to describe them). */
-  | { kind: 'orphan-exited'; pid: number; status: ExitStatus; comm: string; startTicks: number }
-  /** More orphans were reaped: the count, whether or not their records came through. */
-  | { kind: 'orphans-reaped'; count: number; total: number }
-  /** The app was reaped. Exactly once, from the facts. */
-  | { kind: 'app-exited'; status: ExitStatus; comm: string }
-  /** --forward-delay: a SIGTERM is held (msAgo: when it arrived). Once, from the facts. */
-  | { kind: 'term-held'; msAgo: number; sender: number }
-  /** A SIGTERM or SIGINT with no app to forward to (--pause ends on it). Once, from the facts. */
-  | { kind: 'stop-requested'; signal: number }
-  /** The app stopped (signal: which stop signal) or continued (job control). */
-  | { kind: 'stopped' | 'continued'; pid: number; signal: number };
-
-export interface HandlerConfig {
-  /** rewrite[s]: the signal sent on for s (0 drops it). */
-  rewrite: number[];
-  /** report[s]: write a record when s is forwarded (failures always are). */
-  report: boolean[];
-  /** Signal the app's process group, not the app alone. */
-  toGroup: boolean;
-  /** Read orphans' names before reaping them (and write a record each). */
-  describe: boolean;
-  /** --forward-delay: hold the first SIGTERM until releaseHeldTerm(). */
+export interface StreamOptions {
+  /** The app's pid (its exit comes from the facts, not from its record); 0 with --pause. */
+  appPid: number;
+  /** --forward-delay is on: a held SIGTERM is a fact to report. */
   holdTerm: boolean;
-  /** After the app exited, a SIGINT or a second SIGTERM or drain signal ends the drain's grace period. */
-  drainSignal: number;
-}
-
-function decodeStatus(status: number): ExitStatus {
-  const signal = status & 0x7f;
-  if (signal === 0) return { exitCode: (status >> 8) & 0xff, signal: null, coreDumped: false };
-  return { exitCode: null, signal, coreDumped: (status & 0x80) !== 0 };
+  /** Where failures go: the stream runs after the spawn, where a throw would abandon the app. */
+  onError(error: unknown): void;
 }
 
 export class EventStream {
   readonly #addon: NativeBinding;
-  readonly #onError: (error: unknown) => void;
+  readonly #options: StreamOptions;
+  readonly #facts: HandlerFacts;
   #listener: (event: SupervisionEvent) => void = () => {};
   readonly #wakeHooks = new Set<() => void>();
-  #mainPid = 0;
-  #orphans = 0;
   // Reused on every wake-up: a burst of reaps allocates nothing per wake.
   readonly #records: Buffer;
-  readonly #facts = new Float64Array(9);
-  readonly #holdTerm: boolean;
-  #appExited = false;
-  #termHeld = false;
-  #stopRequested = false;
+  readonly #emit = (event: SupervisionEvent) => {
+    try {
+      this.#listener(event);
+    } catch (error) {
+      this.#options.onError(error);
+    }
+  };
   #watching = false;
   #fallback: NodeJS.Timeout | undefined;
 
-  /**
-   * Installs the handler: from here on every signal is forwarded (once the
-   * app exists) and every child reaped. Throws when it cannot be installed.
-   */
-  constructor(config: HandlerConfig, onError: (error: unknown) => void, addon = native()) {
+  /** Reads what the handler (installed already: src/handler.ts) did; nothing is delivered before listen(). */
+  constructor(options: StreamOptions, addon = native()) {
     this.#addon = addon;
-    this.#onError = onError;
+    this.#options = options;
     this.#records = Buffer.alloc(addon.event.size * 1024);
-    this.#holdTerm = config.holdTerm;
-    addon.installHandler(config.rewrite, config.report, config.toGroup, config.describe, config.holdTerm, config.drainSignal);
-  }
-
-  /** The app exists: signals that waited for it are sent now. Never throws. */
-  setMainChild(pid: number): void {
-    this.#mainPid = pid;
-    this.#addon.setMainChild(pid);
-  }
-
-  /** --pause: there is no app; every child is an orphan. Never throws. */
-  setNoMainChild(): void {
-    this.#addon.setNoMainChild();
-  }
-
-  /** Forwards the SIGTERM held for --forward-delay; false if a second SIGTERM or a SIGINT already did. */
-  releaseHeldTerm(): boolean {
-    return this.#addon.releaseHeldTerm();
+    this.#facts = new HandlerFacts({ layout: addon.factsLayout, read: (into) => addon.readFacts(into), mainName: () => addon.mainName() });
   }
 
   /**
    * Delivers every event to listener as it happens; keeps the loop alive
-   * until close(). Never throws: it runs after the spawn, where a throw would
-   * abandon the app. Should the pipe not be watchable, a timer polls instead.
+   * until close(). Never throws. Should the pipe not be watchable, a timer
+   * polls instead.
    */
   listen(listener: (event: SupervisionEvent) => void): void {
     this.#listener = listener;
@@ -109,7 +61,7 @@ export class EventStream {
         this.#addon.watchEvents(() => this.#wake());
         this.#watching = true;
       } catch (error) {
-        this.#onError(error);
+        this.#options.onError(error);
         this.#fallback = setInterval(() => this.#wake(), FALLBACK_POLL_MS);
       }
     }
@@ -127,76 +79,19 @@ export class EventStream {
    * the facts add. A wake-up that only counted reaps costs one small event.
    */
   poll(): void {
-    if (this.#holdTerm && !this.#termHeld) {
-      // Before the records: a 'forwarded' among them may be this SIGTERM's release.
-      this.#addon.readFacts(this.#facts);
-      if (this.#facts[4]) {
-        this.#termHeld = true;
-        this.#emit({ kind: 'term-held', msAgo: this.#facts[5]!, sender: this.#facts[6]! });
-      }
-    }
+    if (this.#options.holdTerm) this.#facts.termHeld(this.#emit);
     // A failure here loses no fact: the records stay in the pipe (the poll
     // fires again) and the facts are read below regardless.
     try {
       let bytes: number;
       do {
         bytes = this.#addon.readEvents(this.#records);
-        this.#decode(bytes);
+        decodeRecords(this.#records, bytes, this.#addon.event, this.#options.appPid, this.#emit);
       } while (bytes === this.#records.length);
     } catch (error) {
-      this.#onError(error);
+      this.#options.onError(error);
     }
-    const facts = this.#facts;
-    this.#addon.readFacts(facts);
-    const orphansReaped = facts[2]!;
-    if (orphansReaped > this.#orphans) {
-      const count = orphansReaped - this.#orphans;
-      this.#orphans = orphansReaped;
-      this.#emit({ kind: 'orphans-reaped', count, total: orphansReaped });
-    }
-    if (facts[7] && !this.#stopRequested) {
-      this.#stopRequested = true;
-      this.#emit({ kind: 'stop-requested', signal: facts[7] });
-    }
-    if (facts[0] && !this.#appExited) {
-      this.#appExited = true;
-      this.#emit({ kind: 'app-exited', status: decodeStatus(facts[1]!), comm: this.#addon.mainName() });
-    }
-  }
-
-  #decode(bytes: number): void {
-    const data = this.#records;
-    const layout = this.#addon.event;
-    const { kinds } = layout;
-    for (let at = 0; at + layout.size <= bytes; at += layout.size) {
-      const kind = data[at + layout.kind]!;
-      const signal = data[at + layout.signal]!;
-      const pid = data.readInt32LE(at + layout.pid);
-      const value = data.readInt32LE(at + layout.value);
-      if (kind === kinds.forwarded) {
-        this.#emit({ kind: 'forwarded', signal, delivered: data[at + layout.delivered]!, sender: pid, error: value });
-      } else if (kind === kinds.dropped) {
-        this.#emit({ kind: 'dropped', signal, sender: pid });
-      } else if (kind === kinds.stopped || kind === kinds.continued) {
-        this.#emit({ kind: kind === kinds.stopped ? 'stopped' : 'continued', pid, signal });
-      } else if (kind === kinds.noTarget) {
-        this.#emit({ kind: 'after-exit', signal, sender: pid, endsDrain: data[at + layout.delivered] !== 0 });
-      } else if (kind === kinds.exited && pid !== this.#mainPid) {
-        // The main child's record is a hint like any other: its fact comes from readFacts.
-        const end = data.indexOf(0, at + layout.comm);
-        const comm = data.toString('utf8', at + layout.comm, Math.min(end < 0 ? Infinity : end, at + layout.comm + layout.commSize));
-        this.#emit({ kind: 'orphan-exited', pid, status: decodeStatus(value), comm, startTicks: Number(data.readBigUInt64LE(at + layout.startTicks)) });
-      }
-      // kinds.wake only wakes us: the facts say what it was about.
-    }
-  }
-
-  #emit(event: SupervisionEvent): void {
-    try {
-      this.#listener(event);
-    } catch (error) {
-      this.#onError(error);
-    }
+    this.#facts.changes(this.#emit);
   }
 
   #wake(): void {
@@ -205,24 +100,19 @@ export class EventStream {
       try {
         hook();
       } catch (error) {
-        this.#onError(error);
+        this.#options.onError(error);
       }
     }
   }
 
-  /**
-   * The signal that ended the drain's grace period (a SIGINT, or a second
-   * SIGTERM or drain signal after the app exited), or 0. A fact: never lost.
-   */
+  /** The signal that ended the drain's grace period, or 0 (see HandlerFacts). */
   get drainInterrupt(): number {
-    this.#addon.readFacts(this.#facts);
-    return this.#facts[8]!;
+    return this.#facts.drainInterrupt;
   }
 
   /** Records the notify pipe had no room for (their details are lost, nothing else). */
   get dropped(): number {
-    this.#addon.readFacts(this.#facts);
-    return this.#facts[3]!;
+    return this.#facts.dropped;
   }
 
   close(): void {

@@ -10,6 +10,13 @@ export interface ExitStatus {
   coreDumped: boolean;
 }
 
+/** The one decoder of a wait status (the handler's facts and records, library mode's reaps). */
+export function decodeWaitStatus(status: number): ExitStatus {
+  const signal = status & 0x7f;
+  if (signal === 0) return { exitCode: (status >> 8) & 0xff, signal: null, coreDumped: false };
+  return { exitCode: null, signal, coreDumped: (status & 0x80) !== 0 };
+}
+
 /** The shell's convention: the code itself, or 128+N for death by signal N. */
 export function exitCodeOf(status: ExitStatus, expected: ReadonlySet<number> = new Set()): number {
   const code = status.signal !== null ? 128 + status.signal : (status.exitCode ?? 0);

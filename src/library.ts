@@ -11,7 +11,7 @@
 // when its last handle is stopped, disposed or aborted.
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
-import { describeStatus, type ExitStatus } from './exit-status.js';
+import { decodeWaitStatus, describeStatus, type ExitStatus } from './exit-status.js';
 import { ReaperError } from './errors.js';
 import { native, type NativeExit } from './native.js';
 import { ageMs, childrenOf, hasChildrenFiles, listProcesses, procIsOurs, readStat } from './procfs.js';
@@ -216,16 +216,17 @@ function startCore(config: ReaperConfig): Core {
   const unusable = lister instanceof Error ? lister : null;
   const zombies = lister instanceof Error ? () => [] : lister;
 
-  const toEvent = (exit: NativeExit): ReapEvent => ({
-    pid: exit.pid,
-    exitCode: exit.exitCode,
-    signal: exit.signal,
-    coreDumped: exit.coreDumped,
-    comm: exit.comm ?? '',
-    signalName: exit.signal === null ? null : signalName(exit.signal),
-    ageMs: exit.startTicks ? ageMs(exit.startTicks) : null,
-    description: describeStatus(exit),
-  });
+  const toEvent = (exit: NativeExit): ReapEvent => {
+    const status = decodeWaitStatus(exit.status);
+    return {
+      pid: exit.pid,
+      ...status,
+      comm: exit.comm ?? '',
+      signalName: status.signal === null ? null : signalName(status.signal),
+      ageMs: exit.startTicks ? ageMs(exit.startTicks) : null,
+      description: describeStatus(status),
+    };
+  };
 
   const emitReap = (event: ReapEvent) => {
     for (const handle of handles) handle.emit('reap', event);

@@ -7,9 +7,8 @@ import { ReaperError } from './errors.js';
 
 export interface NativeExit {
   pid: number;
-  exitCode: number | null;
-  signal: number | null;
-  coreDumped: boolean;
+  /** The wait status (decodeWaitStatus in src/exit-status.ts). */
+  status: number;
   comm?: string;
   startTicks?: number;
 }
@@ -35,15 +34,16 @@ export interface EventLayout {
   kinds: Record<'wake' | 'forwarded' | 'dropped' | 'noTarget' | 'exited' | 'stopped' | 'continued', number>;
 }
 
+/** The facts block readFacts fills: each fact's slot, and how many there are (size). */
+export type FactsLayout = Record<'mainExited' | 'mainStatus' | 'orphansReaped' | 'eventsDropped' | 'termHeld' | 'termHeldMsAgo'
+  | 'termHeldSender' | 'stopSignal' | 'drainInterrupt' | 'size', number>;
+
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 8;
+const BINDING_VERSION = 9;
 
 export interface NativeBinding {
   bindingVersion: number;
-  /**
-   * ignored/blocked: the signal state to hand on (bit N-1 for signal N); null for defaults.
-   * newSession: setsid() for the app (dumb-init's mode), else its own process group.
-   */
+  /** Positional at the boundary; call it through spawn(request) below. */
   spawn(file: Buffer | string, args: Array<Buffer | string>, env: Array<Buffer | string>, foreground: boolean,
     ignored: bigint | null, blocked: bigint | null, newSession: boolean): number;
   /** Executes node again without NODE_* / UV_* (native/launch.h); returns only by throwing. */
@@ -61,12 +61,7 @@ export interface NativeBinding {
   unwatchEvents(): void;
   /** Reads waiting records (layout: event) into `into`; returns the bytes read. */
   readEvents(into: Buffer): number;
-  /**
-   * What the handler keeps in atomics, never lost: fills into with
-   * [mainExited (0/1), mainStatus (wait status), orphansReaped, eventsDropped,
-   * termHeld (0/1: --forward-delay held a SIGTERM), termHeldMsAgo, termHeldSender,
-   * stopSignal (the first SIGTERM/SIGINT with no app to forward to: --pause ends on it)].
-   */
+  /** What the handler keeps in atomics, never lost: fills into, one slot a fact (layout: factsLayout). */
   readFacts(into: Float64Array): void;
   /** The main child's name, read while it was a zombie ("" if missed). */
   mainName(): string;
@@ -91,10 +86,37 @@ export interface NativeBinding {
   /** _exit(code): no atexit handlers (see native/reaper.h). */
   exitNow(code: number): never;
   event: EventLayout;
+  /**
+   * Slot of each fact readFacts fills (size: how many): mainExited (0/1), mainStatus
+   * (wait status), orphansReaped, eventsDropped, termHeld (0/1: --forward-delay held a
+   * SIGTERM), termHeldMsAgo, termHeldSender, stopSignal (the first SIGTERM/SIGINT with no
+   * app to forward to: --pause ends on it), drainInterrupt (the signal that ended the grace).
+   */
+  factsLayout: FactsLayout;
   SIGRTMIN: number;
   SIGRTMAX: number;
   /** Clock ticks per second, the unit of /proc start times. */
   CLK_TCK: number;
+}
+
+/** What the app is started with (native/reaper.h's SpawnRequest). */
+export interface SpawnRequest {
+  file: Buffer | string;
+  args: Array<Buffer | string>;
+  env: Array<Buffer | string>;
+  /** Make the app's group the terminal's foreground group (if reaper's is). */
+  foreground: boolean;
+  /** The signal state to hand on (bit N-1 for signal N); null for defaults. */
+  ignored: bigint | null;
+  blocked: bigint | null;
+  /** setsid() for the app (dumb-init's mode), else its own process group. */
+  newSession: boolean;
+}
+
+/** Starts the app (fork and exec, failures reported back over a pipe); returns its pid. */
+export function spawn(request: SpawnRequest): number {
+  const { file, args, env, foreground, ignored, blocked, newSession } = request;
+  return native().spawn(file, args, env, foreground, ignored, blocked, newSession);
 }
 
 let binding: NativeBinding | undefined;

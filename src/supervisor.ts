@@ -1,22 +1,24 @@
 // The wrapper: PID 1's whole life, in five phases that read top-down in
-// supervise(): prepare, start, run until the app exits, drain, report.
-// --pause has a phase of its own instead of the last four: no app, reap
-// until told to stop.
+// supervise(): prepare, start, run until the app exits, drain, report. Each
+// is a function whose typed result the next one takes.
+// --pause is an entry of its own (pause(), chosen in cli.ts): prepare, then
+// no app, reap until told to stop.
 // Signals are forwarded and every child is reaped by the addon's handler
-// (native/signals.cc) before JavaScript hears of it; this file reacts to the
+// (src/handler.ts) before JavaScript hears of it; this file reacts to the
 // handler's event stream (src/events.ts) and decides the exit.
 import type { RunOptions } from './args.js';
 import type { DrainReport } from './drain.js';
 import { isSystemError } from './errors.js';
-import { EventStream, type HandlerConfig, type SupervisionEvent } from './events.js';
+import { EventStream, type SupervisionEvent } from './events.js';
 import { describeStatus, exitCodeOf, type ExitStatus } from './exit-status.js';
 import { formatDuration } from './format.js';
+import { installHandler, releaseHeldTerm, setMainChild, setNoMainChild, signalApp, type HandlerConfig } from './handler.js';
 import type { Logger } from './log.js';
-import { native } from './native.js';
-import { explainDeath, memoryWatch, type DeathExplanation } from './oom.js';
+import { native, spawn } from './native.js';
+import { explainDeath, memoryWatch, type DeathExplanation, type MemoryWatch } from './oom.js';
 import { terminateOrphans } from './orphans.js';
 import { ageMs, commandLine, readStat } from './procfs.js';
-import { signalName } from './signals.js';
+import { SIGINT, SIGKILL, SIGRTMAX, SIGTERM, signalName } from './signals.js';
 import { appEnvironment, launch, rawArguments } from './launch.js';
 
 export interface SupervisorResult {
@@ -31,78 +33,177 @@ export interface SupervisorResult {
   orphansReaped: number;
 }
 
-const SIGINT = 2;
-const SIGKILL = 9;
-const SIGTERM = 15;
+/** The one constructor of a result: what a run did not reach stays null (or 0). */
+function supervisorResult(exitCode: number, reached: Partial<Omit<SupervisorResult, 'exitCode'>> = {}): SupervisorResult {
+  return { exitCode, status: null, death: null, drain: null, orphansReaped: 0, ...reached };
+}
 
 /** Runs options.command under supervision; resolves once everything is reaped. */
 export async function supervise(options: RunOptions, log: Logger): Promise<SupervisorResult> {
-  // 1. Prepare. Whatever can fail fails here, before the app exists.
+  const prepared = prepare(options, log);
+  const app = await start(prepared);
+  if ('exitCode' in app) return app; // the program could not be started
+  const exit = await run(prepared, app);
+  const drained = await drain(prepared, app);
+  return report(prepared, app, exit, drained);
+}
+
+/** --pause: no app. The handler reaps whatever comes; we wait for SIGTERM or SIGINT and exit 0. */
+export async function pause(options: RunOptions, log: Logger): Promise<SupervisorResult> {
+  const prepared = prepare(options, log);
+  setNoMainChild();
+  const events = new EventStream({ appPid: 0, holdTerm: false, onError: prepared.onInternalError });
+  enterMainLoop(prepared);
+  log.info('no program (--pause): reaping orphans until SIGTERM or SIGINT', { event: 'pause' });
+  let orphansReaped = 0;
+  const signal = await new Promise<number>((resolve) => {
+    events.listen((event) => {
+      if (event.kind === 'orphans-reaped') orphansReaped += event.count;
+      else if (event.kind === 'orphan-exited') logOrphan(event, options, log);
+      else if (event.kind === 'stop-requested') resolve(event.signal);
+    });
+  });
+  events.close();
+  leaveMainLoop(prepared);
+  log.info(`received ${signalName(signal)}: exiting 0 (${orphansReaped} orphans reaped)`, { event: 'exit', signal: signalName(signal), orphansReaped });
+  return supervisorResult(0, { orphansReaped });
+}
+
+/** What prepare leaves for the rest. */
+interface Prepared {
+  options: RunOptions;
+  log: Logger;
+  /** PID 1 must not die: anything unexpected after the spawn is logged and the loop goes on. */
+  onInternalError(error: unknown): void;
+}
+
+/** 1. Prepare. Whatever can fail fails here, before the app exists. */
+function prepare(options: RunOptions, log: Logger): Prepared {
   checkReapingPosition(options, log);
+  installHandler(handlerConfig(options, log));
+  if (options.parentDeathSignal !== null) native().setParentDeathSignal(options.parentDeathSignal);
   const onInternalError = (error: unknown) =>
     log.error(`internal error, reaping and forwarding go on: ${error instanceof Error ? error.stack : String(error)}`);
-  const events = new EventStream(handlerConfig(options, log), onInternalError);
-  if (options.parentDeathSignal !== null) native().setParentDeathSignal(options.parentDeathSignal);
-  if (options.pause) return pause(options, log, events, onInternalError);
-  const memory = memoryWatch();
+  return { options, log, onInternalError };
+}
 
-  // 2. Start. From the spawn on nothing may throw: the app would be abandoned.
+/** The app, once started. */
+interface App {
+  pid: number;
+  /** The program as given (for the log; the app's own name comes from the kernel when it exits). */
+  file: string;
+  /** The memory cgroup's OOM counter before the start: explainDeath compares against it. */
+  memory: MemoryWatch;
+  events: EventStream;
+}
+
+/** 2. Start. From the spawn on nothing may throw: the app would be abandoned. A failed start is the result. */
+async function start(prepared: Prepared): Promise<App | SupervisorResult> {
+  const { options, log } = prepared;
+  const memory = memoryWatch();
   const [file, ...args] = options.command as [string, ...string[]];
   // Raw bytes, not the decoded strings: argv and environment need not be UTF-8.
   const command = rawArguments(options.command);
   const handedOver = launch();
   let pid: number;
   try {
-    pid = native().spawn(command[0]!, command, appEnvironment(), true, handedOver?.ignored ?? null, handedOver?.blocked ?? null, options.newSession);
+    pid = spawn({
+      file: command[0]!, args: command, env: appEnvironment(), foreground: true,
+      ignored: handedOver?.ignored ?? null, blocked: handedOver?.blocked ?? null, newSession: options.newSession,
+    });
   } catch (error) {
     const { describeSpawnFailure } = await import('./spawn-failure.js');
     const failure = describeSpawnFailure(error, file);
     log.error(failure.message);
-    return { exitCode: failure.exitCode, status: null, death: null, failure: failure.message, drain: null, orphansReaped: 0 };
+    return supervisorResult(failure.exitCode, { failure: failure.message });
   }
-  events.setMainChild(pid);
-  // Release the start directory, as dumb-init does: PID 1 must not keep a
-  // mount busy. The app started in it already; nothing below reads a relative path.
-  process.chdir('/');
+  setMainChild(pid);
+  const events = new EventStream({ appPid: pid, holdTerm: options.forwardDelayMs > 0, onError: prepared.onInternalError });
+  enterMainLoop(prepared);
   log.info(`started ${JSON.stringify(file).slice(1, -1)} (pid ${pid})`, { event: 'start', pid, args });
-  // PID 1 must not die: anything unexpected is logged and the loop goes on.
+  return { pid, file, memory, events };
+}
+
+/**
+ * Release the start directory, as dumb-init and catatonit do: PID 1 must not
+ * keep a mount busy (the app started in it already; nothing below reads a
+ * relative path). From here PID 1 must not die.
+ */
+function enterMainLoop({ onInternalError }: Prepared): void {
+  process.chdir('/');
   process.on('uncaughtException', onInternalError);
   process.on('unhandledRejection', onInternalError);
+}
 
-  // 3. Run until the app exits. The handler forwards and reaps; we log.
-  const app = new AppWatch(pid, file, options, log, events);
-  events.listen((event) => app.handle(event));
-  const orphans = options.orphans === 'terminate' ? terminateOrphans(pid, options.drainSignal, options.graceMs, log) : null;
-  const exit = await app.exited;
+function leaveMainLoop({ onInternalError }: Prepared): void {
+  process.off('uncaughtException', onInternalError);
+  process.off('unhandledRejection', onInternalError);
+}
+
+/** How the app ended; orphansReaped counts on until the report (the drain reaps too). */
+interface AppExit {
+  status: ExitStatus;
+  death: DeathExplanation | null;
+  orphansReaped(): number;
+}
+
+/** 3. Run until the app exits, then say how it ended. The handler forwards and reaps; we log. */
+async function run(prepared: Prepared, app: App): Promise<AppExit> {
+  const { options, log } = prepared;
+  const stop = new StopTimers(app, options, log);
+  let orphansReaped = 0;
+  const exited = new Promise<{ status: ExitStatus; name: string }>((resolve) => app.events.listen((event) => {
+    if (event.kind === 'app-exited') {
+      stop.cancel();
+      resolve({ status: event.status, name: event.comm || app.file });
+    } else if (event.kind === 'orphans-reaped') {
+      orphansReaped += event.count;
+    } else {
+      stop.onEvent(event);
+      logEvent(event, app, options, log);
+    }
+  }));
+  const orphans = options.orphans === 'terminate' ? terminateOrphans(app.pid, options.drainSignal, options.graceMs, log) : null;
+  const { status, name } = await exited;
   orphans?.stop(); // from here the drain takes every remaining process
-  if (options.newSession) signalSession(pid, options, log);
-
-  // 4. Drain: say how the app ended, then end what it left behind.
   let death: DeathExplanation | null = null;
+  try {
+    death = reportExit(app, name, status, log);
+  } catch (error) {
+    prepared.onInternalError(error); // the status is known: the drain and the exit go on
+  }
+  return { status, death, orphansReaped: () => orphansReaped };
+}
+
+/** 4. Drain: end what the app left behind. */
+async function drain({ options, log, onInternalError }: Prepared, app: App): Promise<DrainReport | null> {
+  if (options.newSession) signalSession(app.pid, options, log);
   let drained: DrainReport | null = null;
   try {
-    death = reportExit(pid, exit.name, exit.status, memory, log);
-    drained = options.drain ? await drainDescendants(pid, options, log, events) : null;
-    events.poll();
-    if (events.dropped > 0) {
-      log.info(`${events.dropped} notify records were dropped while the event loop was busy: some orphans' names are missing from the log; counts and the exit status are exact`);
+    drained = options.drain ? await drainDescendants(app, options, log) : null;
+    app.events.poll();
+    if (app.events.dropped > 0) {
+      log.info(`${app.events.dropped} notify records were dropped while the event loop was busy: some orphans' names are missing from the log; counts and the exit status are exact`);
     }
   } catch (error) {
     // Whatever failed, the app's status is known: report it and exit.
     onInternalError(error);
   }
+  return drained;
+}
 
-  // 5. Report: stop watching and hand the app's status to the caller.
-  events.close();
-  process.off('uncaughtException', onInternalError);
-  process.off('unhandledRejection', onInternalError);
-  return { exitCode: exitCodeOf(exit.status, options.expectExit), status: exit.status, death, drain: drained, orphansReaped: app.orphansReaped };
+/** 5. Report: stop watching and hand the app's status to the caller. */
+function report(prepared: Prepared, app: App, exit: AppExit, drained: DrainReport | null): SupervisorResult {
+  app.events.close();
+  leaveMainLoop(prepared);
+  return supervisorResult(exitCodeOf(exit.status, prepared.options.expectExit),
+    { status: exit.status, death: exit.death, drain: drained, orphansReaped: exit.orphansReaped() });
 }
 
 function handlerConfig(options: RunOptions, log: Logger): HandlerConfig {
   const rewrite: number[] = [];
   const report: boolean[] = [];
-  for (let s = 0; s <= 64; s++) {
+  for (let s = 0; s <= SIGRTMAX; s++) {
     rewrite[s] = options.rewrite.get(s) ?? s;
     // TERM and INT arm --stop-timeout; the rest are only reported when someone
     // reads the debug log, so the forwarding path stays free of wake-ups.
@@ -116,86 +217,50 @@ function handlerConfig(options: RunOptions, log: Logger): HandlerConfig {
   };
 }
 
-/** --pause: no app. The handler reaps whatever comes; we wait for SIGTERM or SIGINT and exit 0. */
-async function pause(options: RunOptions, log: Logger, events: EventStream, onInternalError: (error: unknown) => void): Promise<SupervisorResult> {
-  events.setNoMainChild();
-  process.chdir('/'); // as catatonit does: PID 1 must not keep a mount busy
-  process.on('uncaughtException', onInternalError);
-  process.on('unhandledRejection', onInternalError);
-  log.info('no program (--pause): reaping orphans until SIGTERM or SIGINT', { event: 'pause' });
-  let orphansReaped = 0;
-  const signal = await new Promise<number>((resolve) => {
-    events.listen((event) => {
-      if (event.kind === 'orphans-reaped') orphansReaped += event.count;
-      else if (event.kind === 'orphan-exited') logOrphan(event, options, log);
-      else if (event.kind === 'stop-requested') resolve(event.signal);
-    });
-  });
-  events.close();
-  log.info(`received ${signalName(signal)}: exiting 0 (${orphansReaped} orphans reaped)`, { event: 'exit', signal: signalName(signal), orphansReaped });
-  return { exitCode: 0, status: null, death: null, drain: null, orphansReaped };
+/** What the run phase logs of the handler's work (the app's exit and the orphan count are run's own). */
+function logEvent(event: SupervisionEvent, app: App, options: RunOptions, log: Logger): void {
+  const from = 'sender' in event && event.sender > 0 ? ` from pid ${event.sender}` : '';
+  switch (event.kind) {
+    case 'orphan-exited':
+      logOrphan(event, options, log);
+      break;
+    case 'forwarded':
+      if (event.error !== 0) log.warn(`could not forward ${signalName(event.signal)} to pid ${app.pid}: ${native().errnoName(event.error)}`);
+      else log.debug(`forwarded ${signalName(event.signal)}${from}${event.delivered !== event.signal ? ` as ${signalName(event.delivered)}` : ''} to ${options.processGroup ? 'process group' : 'pid'} ${app.pid}`);
+      break;
+    case 'dropped':
+      log.debug(`dropped ${signalName(event.signal)}${from} (rewritten to 0)`);
+      break;
+    case 'after-exit':
+      // The drain logs the interruption itself, from the fact.
+      if (!event.endsDrain) log.info(`received ${signalName(event.signal)}${from} after the app exited; the drain goes on (a SIGINT or a second SIGTERM ends it at once)`);
+      break;
+    case 'stopped':
+      log.debug(`pid ${app.pid} stopped by ${signalName(event.signal)}`);
+      break;
+    case 'continued':
+      log.debug(`pid ${app.pid} continued`);
+      break;
+  }
 }
 
-/** The run phase: logs what the handler did, arms --stop-timeout, notes the app's exit. */
-class AppWatch {
-  orphansReaped = 0;
-  readonly exited: Promise<{ status: ExitStatus; name: string }>;
-  #resolve!: (exit: { status: ExitStatus; name: string }) => void;
+/** --forward-delay and --stop-timeout: the run phase's two timers, both ended by the app's exit. */
+class StopTimers {
   #stopTimer: NodeJS.Timeout | undefined;
   #delayTimer: NodeJS.Timeout | undefined;
   #done = false;
 
-  constructor(
-    readonly pid: number,
-    readonly file: string,
-    readonly options: RunOptions,
-    readonly log: Logger,
-    readonly events: EventStream,
-  ) {
-    this.exited = new Promise((resolve) => (this.#resolve = resolve));
+  constructor(readonly app: App, readonly options: RunOptions, readonly log: Logger) {}
+
+  onEvent(event: SupervisionEvent): void {
+    if (event.kind === 'term-held') this.#holdTerm(event.msAgo, event.sender > 0 ? ` from pid ${event.sender}` : '');
+    else if (event.kind === 'forwarded' && event.error === 0 && (event.signal === SIGTERM || event.signal === SIGINT)) this.#armStopTimeout(event.signal);
   }
 
-  handle(event: SupervisionEvent): void {
-    const { log, pid } = this;
-    const from = 'sender' in event && event.sender > 0 ? ` from pid ${event.sender}` : '';
-    switch (event.kind) {
-      case 'app-exited':
-        this.#done = true;
-        clearTimeout(this.#stopTimer);
-        clearTimeout(this.#delayTimer);
-        this.#resolve({ status: event.status, name: event.comm || this.file });
-        break;
-      case 'orphans-reaped':
-        this.orphansReaped += event.count;
-        break;
-      case 'orphan-exited':
-        logOrphan(event, this.options, log);
-        break;
-      case 'term-held':
-        this.#holdTerm(event.msAgo, from);
-        break;
-      case 'forwarded':
-        if (event.error !== 0) {
-          log.warn(`could not forward ${signalName(event.signal)} to pid ${pid}: ${native().errnoName(event.error)}`);
-          break;
-        }
-        log.debug(`forwarded ${signalName(event.signal)}${from}${event.delivered !== event.signal ? ` as ${signalName(event.delivered)}` : ''} to ${this.options.processGroup ? 'process group' : 'pid'} ${pid}`);
-        if (event.signal === SIGTERM || event.signal === SIGINT) this.#armStopTimeout(event.signal);
-        break;
-      case 'dropped':
-        log.debug(`dropped ${signalName(event.signal)}${from} (rewritten to 0)`);
-        break;
-      case 'after-exit':
-        // The drain logs the interruption itself, from the fact.
-        if (!event.endsDrain) log.info(`received ${signalName(event.signal)}${from} after the app exited; the drain goes on (a SIGINT or a second SIGTERM ends it at once)`);
-        break;
-      case 'stopped':
-        log.debug(`pid ${pid} stopped by ${signalName(event.signal)}`);
-        break;
-      case 'continued':
-        log.debug(`pid ${pid} continued`);
-        break;
-    }
+  cancel(): void {
+    this.#done = true;
+    clearTimeout(this.#stopTimer);
+    clearTimeout(this.#delayTimer);
   }
 
   /**
@@ -206,24 +271,26 @@ class AppWatch {
   #holdTerm(msAgo: number, from: string): void {
     if (this.#done) return;
     const delayMs = this.options.forwardDelayMs;
-    this.log.notice(`holding SIGTERM${from} for ${formatDuration(delayMs)} (--forward-delay) before forwarding it to pid ${this.pid}; a second SIGTERM or a SIGINT forwards it at once`,
-      { event: 'forward-delay', pid: this.pid, delayMs });
+    const { pid } = this.app;
+    this.log.notice(`holding SIGTERM${from} for ${formatDuration(delayMs)} (--forward-delay) before forwarding it to pid ${pid}; a second SIGTERM or a SIGINT forwards it at once`,
+      { event: 'forward-delay', pid, delayMs });
     this.#armStopTimeout(SIGTERM, msAgo);
-    this.#delayTimer = setTimeout(() => this.events.releaseHeldTerm(), Math.max(0, delayMs - msAgo));
+    this.#delayTimer = setTimeout(() => releaseHeldTerm(), Math.max(0, delayMs - msAgo));
   }
 
-  /** --stop-timeout: SIGKILL through the pidfd opened at spawn if TERM/INT did not end the app. */
+  /** --stop-timeout: SIGKILL to the app (signalApp) if TERM/INT did not end it. */
   #armStopTimeout(signal: number, elapsedMs = 0): void {
     const timeoutMs = this.options.stopTimeoutMs;
     if (timeoutMs === null || this.#stopTimer || this.#done) return;
     this.#stopTimer = setTimeout(() => {
-      this.events.poll(); // the handler may have reaped it a moment ago
+      this.app.events.poll(); // the handler may have reaped it a moment ago
       if (this.#done) return;
-      this.log.warn(`${commandLine(this.pid)} (pid ${this.pid}) did not exit within ${formatDuration(timeoutMs)} of ${signalName(signal)}; sending SIGKILL`);
+      const { pid } = this.app;
+      this.log.warn(`${commandLine(pid)} (pid ${pid}) did not exit within ${formatDuration(timeoutMs)} of ${signalName(signal)}; sending SIGKILL`);
       try {
-        native().signalMainChild(SIGKILL);
+        signalApp(SIGKILL);
       } catch (error) {
-        this.log.warn(`could not SIGKILL pid ${this.pid}: ${isSystemError(error) ? error.code : String(error)}`);
+        this.log.warn(`could not SIGKILL pid ${pid}: ${isSystemError(error) ? error.code : String(error)}`);
       }
     }, Math.max(0, timeoutMs - elapsedMs));
   }
@@ -257,7 +324,7 @@ function logOrphan(exit: Extract<SupervisionEvent, { kind: 'orphan-exited' }>, o
 }
 
 /** Logs how the app ended, and why when it was killed. */
-function reportExit(pid: number, name: string, status: ExitStatus, memory: ReturnType<typeof memoryWatch>, log: Logger): DeathExplanation | null {
+function reportExit({ pid, memory }: App, name: string, status: ExitStatus, log: Logger): DeathExplanation | null {
   const death = explainDeath(pid, name, status, memory);
   const fields = {
     event: 'exit', pid, comm: name, exitCode: status.exitCode,
@@ -269,9 +336,9 @@ function reportExit(pid: number, name: string, status: ExitStatus, memory: Retur
   return death;
 }
 
-async function drainDescendants(pid: number, options: RunOptions, log: Logger, events: EventStream): Promise<DrainReport> {
-  const { drain } = await import('./drain.js');
-  return drain({
+async function drainDescendants({ pid, events }: App, options: RunOptions, log: Logger): Promise<DrainReport> {
+  const drainer = await import('./drain.js');
+  return drainer.drain({
     signal: options.drainSignal,
     graceMs: options.graceMs,
     log,
