@@ -1,0 +1,228 @@
+// The drain's parts, through the dependencies they take: the named scope
+// over a process table the test scripts (pid reuse, zombies, a refusal,
+// unreadable entries), the unnamed scope over a kill() the test answers, the
+// phase runner over a scope the test drives, and the report's one line. The
+// whole drain of real processes, as PID 1 and below it, is test/drain.ts's.
+import t from 'tap';
+import { buildReport, namedScope, runPhases, summarize, unnamedScope, type ScopeStrategy } from '../dist/drain.js';
+import type { Logger } from '../dist/log.js';
+import type { ProcessEntry } from '../dist/procfs.js';
+
+const SIGTERM = 15;
+const SIGKILL = 9;
+const SIGCONT = 18;
+
+function recordingLog() {
+  const lines: Array<[string, string]> = [];
+  const at = (level: string) => (message: string) => { lines.push([level, message]); };
+  const log = {
+    enabled: () => true, error: at('error'), warn: at('warn'), notice: at('notice'), info: at('info'), debug: at('debug'), trace: at('trace'),
+  } as unknown as Logger;
+  return { log, lines };
+}
+
+const entry = (pid: number, startTicks: number, comm = 'sleep', state = 'S'): ProcessEntry => ({ pid, startTicks, comm, state, ppid: 1 });
+
+/** A named scope over a table the test sets, recording every signal sent. */
+function scripted(scope: 'namespace' | 'descendants' = 'descendants') {
+  const { log, lines } = recordingLog();
+  let table: ProcessEntry[] = [];
+  let unreadable = 0;
+  let clock = 0;
+  const sent: string[] = [];
+  const refuse = new Set<string>();
+  const strategy = namedScope(scope, { signal: SIGTERM, log }, {
+    table: () => ({ processes: table, unreadable }),
+    signalProcess(pid, startTicks, signal) {
+      if (refuse.has(`${pid}:${signal}`)) throw Object.assign(new Error(`EPERM: operation not permitted, kill`), { code: 'EPERM', errno: -1, syscall: 'kill' });
+      sent.push(`${pid}:${startTicks}:${signal}`);
+      return table.some((p) => p.pid === pid && p.startTicks === startTicks);
+    },
+    now: () => clock,
+  });
+  return {
+    strategy, lines, sent, refuse,
+    set(processes: ProcessEntry[], hidden = 0) { table = processes; unreadable = hidden; },
+    advance(ms: number) { clock += ms; },
+  };
+}
+
+t.test('named: each process gets the drain signal and SIGCONT once; its exit is timed from that', async (t) => {
+  const s = scripted();
+  s.set([entry(10, 1), entry(11, 1, 'worker')]);
+  t.equal(s.strategy.sweep(false), false, 'two are left');
+  s.advance(30);
+  s.set([entry(11, 1, 'worker')]);
+  t.equal(s.strategy.sweep(false), false, 'one is left');
+  s.set([]);
+  s.advance(20);
+  t.equal(s.strategy.sweep(false), true, 'nothing is left');
+  t.same(s.sent, ['10:1:15', '10:1:18', '11:1:15', '11:1:18'], 'no process was signalled twice');
+  t.same(s.strategy.outcome().processes, [
+    { pid: 10, comm: 'sleep', exitedAfterMs: 30, killed: false },
+    { pid: 11, comm: 'worker', exitedAfterMs: 50, killed: false },
+  ]);
+});
+
+t.test('named: a reused pid is another process (new start time); a zombie is left to its parent', async (t) => {
+  const s = scripted();
+  s.set([entry(10, 1), entry(12, 5, 'defunct', 'Z')]);
+  s.strategy.sweep(false);
+  s.set([entry(10, 2, 'newcomer'), entry(12, 5, 'defunct', 'Z')]);
+  t.equal(s.strategy.sweep(false), false, 'a zombie still counts as present');
+  t.same(s.sent, ['10:1:15', '10:1:18', '10:2:15', '10:2:18'], 'the zombie got nothing; the newcomer got its own signal');
+  t.same(s.strategy.outcome().processes.map((p) => [p.pid, p.comm, p.exitedAfterMs]), [[10, 'sleep', 0], [10, 'newcomer', null]]);
+});
+
+t.test('named: after the grace period, SIGKILL to what is left and to newcomers; counted as killed', async (t) => {
+  const s = scripted();
+  s.set([entry(10, 1), entry(11, 1)]);
+  s.strategy.sweep(false);
+  s.set([entry(11, 1), entry(13, 4, 'late')]);
+  s.strategy.killAll();
+  s.set([entry(14, 9, 'later')]);
+  s.strategy.sweep(true);
+  t.same(s.sent.filter((line) => line.endsWith(`:${SIGKILL}`)), ['11:1:9', '13:4:9', '14:9:9']);
+  const report = buildReport({ signal: SIGTERM, graceMs: 500 }, 'descendants', s.strategy.outcome(), { interruptedBy: null, survivors: 0 }, 600);
+  t.same(report.killed.map((p) => p.pid), [11, 13, 14]);
+  t.equal(report.exitedOnSignal, 1, 'only pid 10 exited on SIGTERM');
+  t.match(summarize(report), /^drained 4 processes in 600ms; 1 exited on SIGTERM \(slowest after 0ms\); 3 killed after the 500ms grace period: 11 \(sleep\), 13 \(late\), 14 \(later\)$/);
+});
+
+t.test('named: a refused signal is noted on the process and warned once per process and signal', async (t) => {
+  const s = scripted();
+  s.refuse.add(`10:${SIGTERM}`);
+  s.refuse.add(`10:${SIGKILL}`);
+  s.set([entry(10, 1, 'setuid')]);
+  s.strategy.sweep(false);
+  s.strategy.sweep(false);
+  t.notOk(s.sent.includes(`10:1:${SIGCONT}`), 'no SIGCONT after a refused drain signal');
+  s.strategy.killAll();
+  const warnings = s.lines.filter(([level]) => level === 'warn').map(([, message]) => message);
+  t.same(warnings, [
+    'could not send SIGTERM to pid 10 (setuid): EPERM: operation not permitted, kill',
+    'could not send SIGKILL to pid 10 (setuid): EPERM: operation not permitted, kill',
+  ]);
+  const report = buildReport({ signal: SIGTERM, graceMs: 1000 }, 'descendants', s.strategy.outcome(), { interruptedBy: null, survivors: 1 }, 3000);
+  t.same(report.refused.map((p) => [p.pid, p.refused]), [[10, 'SIGKILL: EPERM']]);
+  t.match(summarize(report), /1 could not be signalled: 10 \(setuid\) SIGKILL: EPERM/);
+});
+
+t.test('named: unreadable entries are warned about once, and only for the whole namespace', async (t) => {
+  for (const scope of ['namespace', 'descendants'] as const) {
+    const s = scripted(scope);
+    s.set([entry(10, 1)], 2);
+    s.strategy.sweep(false);
+    s.strategy.sweep(false);
+    const warned = s.lines.filter(([, message]) => /2 processes in \/proc could not be read/.test(message)).length;
+    t.equal(warned, scope === 'namespace' ? 1 : 0, scope);
+  }
+});
+
+t.test('unnamed: one kill() target; the drain signal and SIGCONT once, then probes; SIGKILL counted', async (t) => {
+  const { log, lines } = recordingLog();
+  const calls: string[] = [];
+  let alive = true;
+  const strategy = unnamedScope('group-unnamed', { signal: SIGTERM, log, appPid: 42 }, (target, signal) => {
+    calls.push(`${target}:${signal}`);
+    return alive;
+  });
+  t.equal(strategy.sweep(false), false);
+  t.equal(strategy.sweep(false), false);
+  strategy.killAll();
+  t.equal(strategy.survivors(2000), null, 'what outlived SIGKILL cannot be counted');
+  alive = false;
+  t.equal(strategy.sweep(true), true);
+  t.same(calls, ['-42:15', '-42:18', '-42:0', '-42:0', '-42:9', '-42:0', '-42:0']);
+  t.equal(strategy.describeLeft(), 'process group 42');
+  t.match(lines, [['error', /^processes of process group 42 survived SIGKILL for 2.00s/]]);
+  const report = buildReport({ signal: SIGTERM, graceMs: 1000 }, strategy.scope, strategy.outcome(), { interruptedBy: null, survivors: null }, 1200);
+  t.equal(summarize(report), "drained the app's process group (unnamed: /proc is not reaper's own) in 1.20s; SIGKILL sent to what was left after the 1.00s grace period");
+});
+
+/** A scope the test empties after `left` sweeps; records the phases' calls. */
+function drivenScope(left: number): ScopeStrategy & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls, scope: 'descendants', unnamed: false,
+    sweep(killing) { calls.push(killing ? 'sweep-killing' : 'sweep'); return --left <= 0; },
+    killAll() { calls.push('killAll'); },
+    describeLeft: () => '3 processes',
+    survivors() { calls.push('survivors'); return 1; },
+    outcome: () => ({ processes: [], killedUnnamed: false }),
+  };
+}
+
+function phaseContext(graceMs: number, interruptAfter = Infinity) {
+  const { log, lines } = recordingLog();
+  let reaps = 0;
+  let listener: (() => void) | null = null;
+  const context = {
+    graceMs, log,
+    reapAll: () => { reaps++; },
+    interruptedBy: () => (reaps > interruptAfter ? 2 : 0),
+    onChildEvent(l: () => void) { listener = l; return () => { listener = null; }; },
+  };
+  return { context, lines, reaps: () => reaps, subscribed: () => listener !== null };
+}
+
+t.test('phases: the drain ends at the first sweep that finds nothing left; no SIGKILL, no survivors', async (t) => {
+  const scope = drivenScope(3);
+  const p = phaseContext(60_000);
+  const outcome = await runPhases(scope, p.context, { rescanMs: 1, killWaitMs: 60_000 });
+  t.same(outcome, { interruptedBy: null, survivors: 0 });
+  t.same(scope.calls, ['sweep', 'sweep', 'sweep']);
+  t.equal(p.reaps(), 3, 'every sweep reaps first');
+  t.notOk(p.subscribed(), 'the SIGCHLD subscription is gone');
+});
+
+t.test('phases: after the grace period, SIGKILL; then the final count after the kill wait', async (t) => {
+  const scope = drivenScope(Infinity);
+  const p = phaseContext(20);
+  const outcome = await runPhases(scope, p.context, { rescanMs: 5, killWaitMs: 20 });
+  t.same(outcome, { interruptedBy: null, survivors: 1 });
+  t.equal(scope.calls.filter((c) => c === 'killAll').length, 1, 'SIGKILL once');
+  t.ok(scope.calls.indexOf('killAll') < scope.calls.indexOf('sweep-killing'), 'sweeps after it signal newcomers with SIGKILL');
+  t.equal(scope.calls.at(-1), 'survivors');
+});
+
+t.test('phases: a SIGINT during the grace period ends it at once, named in the warning and the outcome', async (t) => {
+  const scope = drivenScope(Infinity);
+  const p = phaseContext(60_000, 2);
+  const outcome = await runPhases(scope, p.context, { rescanMs: 1, killWaitMs: 10 });
+  t.same(outcome, { interruptedBy: 'SIGINT', survivors: 1 });
+  t.match(p.lines, [['warn', 'drain interrupted by SIGINT; sending SIGKILL to 3 processes']]);
+});
+
+t.test('phases: a failing step is logged once while it repeats, and the drain still ends', async (t) => {
+  const scope = drivenScope(Infinity);
+  scope.sweep = () => { throw new Error('EMFILE: too many open files'); };
+  const p = phaseContext(20);
+  const outcome = await runPhases(scope, p.context, { rescanMs: 1, killWaitMs: 10 });
+  t.same(outcome, { interruptedBy: null, survivors: 1 });
+  t.same(p.lines.filter(([level]) => level === 'error').map(([, m]) => m), ['drain sweep failed, the drain goes on: EMFILE: too many open files']);
+});
+
+t.test('pinned signalling: a refusal is warned once per process and signal; a gone process is no warning', async (t) => {
+  const { PinnedSignaller, processKey } = await import('../dist/pinned-signal.js');
+  const { log, lines } = recordingLog();
+  const refused: string[] = [];
+  const signaller = new PinnedSignaller<{ pid: number; startTicks: number }>({
+    log,
+    describe: (target) => `orphan pid ${target.pid}`,
+    onRefused: (target, reason) => refused.push(`${processKey(target)} ${reason}`),
+    signalProcess(pid, _startTicks, signal) {
+      if (pid === 1) throw Object.assign(new Error('EPERM: operation not permitted, kill'), { code: 'EPERM', errno: -1, syscall: 'kill' });
+      return signal !== SIGCONT; // pid 2 is gone by the time SIGCONT follows
+    },
+  });
+  t.equal(signaller.send({ pid: 1, startTicks: 7 }, SIGTERM), false);
+  t.equal(signaller.send({ pid: 1, startTicks: 7 }, SIGTERM), false);
+  t.equal(signaller.send({ pid: 1, startTicks: 7 }, SIGKILL), false);
+  t.equal(signaller.sendAndContinue({ pid: 2, startTicks: 3 }, SIGTERM), true, 'the drain signal went out');
+  t.same(lines, [
+    ['warn', 'could not send SIGTERM to orphan pid 1: EPERM: operation not permitted, kill'],
+    ['warn', 'could not send SIGKILL to orphan pid 1: EPERM: operation not permitted, kill'],
+  ]);
+  t.same(refused, ['1:7 SIGTERM: EPERM', '1:7 SIGTERM: EPERM', '1:7 SIGKILL: EPERM'], 'every refusal is noted');
+});
