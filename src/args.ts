@@ -3,7 +3,7 @@
 // the app's flags. Every option has a REAPER_* twin; tini's and dumb-init's
 // flags and variables are accepted too, so reaper drops in for either.
 import { UsageError } from './errors.js';
-import { parseSignal } from './signals.js';
+import { parseSignal, SIGTERM } from './signals.js';
 import { LEVEL_NAMES, type LogFormat } from './log.js';
 
 export interface RunOptions {
@@ -75,7 +75,7 @@ export function defaults(flavour: Flavour = 'reaper'): RunOptions {
     logFormat: 'text',
     drain: flavour === 'reaper',
     graceMs: 5000,
-    drainSignal: 15,
+    drainSignal: SIGTERM,
     stopTimeoutMs: null,
     forwardDelayMs: 0,
     pause: false,

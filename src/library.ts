@@ -15,7 +15,7 @@ import { decodeWaitStatus, describeStatus, type ExitStatus } from './exit-status
 import { ReaperError } from './errors.js';
 import { native, type NativeExit } from './native.js';
 import { ageMs, childrenOf, hasChildrenFiles, listProcesses, procIsOurs, readStat } from './procfs.js';
-import { signalName } from './signals.js';
+import { SIGHUP, SIGINT, SIGTERM, signalName } from './signals.js';
 
 export interface ReaperOptions {
   /** Become a child subreaper when not PID 1, so orphans come to this process (default true). */
@@ -88,7 +88,7 @@ export interface Reaper extends EventEmitter<ReaperEvents> {
 }
 
 const TERMINATION_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
-const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+const SIGNAL_NUMBERS = { SIGHUP, SIGINT, SIGTERM } as const;
 const DEFAULTS: ReaperConfig = { subreaper: true, handleTerminationSignals: true, graceMs: 250 };
 /** setTimeout's limit: a longer delay fires at once. */
 const MAX_GRACE_MS = 2 ** 31 - 1;
@@ -154,20 +154,6 @@ function parseOptions(options: unknown): { given: Partial<ReaperConfig>; signal?
   return { given, signal };
 }
 
-/** The running reaper, shared by its handles. */
-interface Core {
-  readonly config: ReaperConfig;
-  readonly stats: ReaperStats;
-  readonly subreaper: boolean;
-  /** Why this process cannot reap (no usable /proc), reported to each new handle. */
-  readonly unusable: Error | null;
-  reapNow(): number;
-  attach(handle: Handle): void;
-  detach(handle: Handle): void;
-  /** To the handle's (or every handle's) `error` listeners, else a process warning. */
-  report(error: Error, only?: Handle): void;
-}
-
 let active: Core | null = null;
 
 /**
@@ -197,154 +183,158 @@ function zombieLister(): (() => number[]) | ReaperError {
   return () => listProcesses().filter((entry) => entry.ppid === pid && entry.state === 'Z').map((entry) => entry.pid);
 }
 
-function startCore(config: ReaperConfig): Core {
-  const addon = native();
-  const handles = new Set<Handle>();
-  const stats: ReaperStats = { reaped: 0, lastReaped: null, passes: 0, skippedOwned: 0 };
-  /** Zombie pid -> when we first saw it (ms, performance clock). */
-  const firstSeen = new Map<number, number>();
-  /** Messages already turned into process warnings: a repeating failure warns once. */
-  const warned = new Set<string>();
-  let recheck: NodeJS.Timeout | undefined;
+function toReapEvent(exit: NativeExit): ReapEvent {
+  const status = decodeWaitStatus(exit.status);
+  return {
+    pid: exit.pid,
+    ...status,
+    comm: exit.comm ?? '',
+    signalName: status.signal === null ? null : signalName(status.signal),
+    ageMs: exit.startTicks ? ageMs(exit.startTicks) : null,
+    description: describeStatus(status),
+  };
+}
 
-  let subreaper = process.pid === 1;
-  if (!subreaper && config.subreaper) {
-    addon.setChildSubreaper(true);
-    subreaper = true;
-  }
-  const lister = zombieLister();
-  const unusable = lister instanceof Error ? lister : null;
-  const zombies = lister instanceof Error ? () => [] : lister;
-
-  const toEvent = (exit: NativeExit): ReapEvent => {
-    const status = decodeWaitStatus(exit.status);
-    return {
-      pid: exit.pid,
-      ...status,
-      comm: exit.comm ?? '',
-      signalName: status.signal === null ? null : signalName(status.signal),
-      ageMs: exit.startTicks ? ageMs(exit.startTicks) : null,
-      description: describeStatus(status),
+/**
+ * As PID 1: what the default action of SIGTERM, SIGINT and SIGHUP would do
+ * outside a container, which the kernel refuses to do to PID 1: exit hooks
+ * run, status 128+N. The app's own listeners keep full control.
+ */
+function terminationListeners(config: ReaperConfig): Map<string, () => void> {
+  const listeners = new Map<string, () => void>();
+  if (process.pid !== 1 || !config.handleTerminationSignals) return listeners;
+  for (const name of TERMINATION_SIGNALS) {
+    const listener = () => {
+      // signal-exit's listeners do not count as the app's.
+      const others = process.listeners(name).filter((other) => other !== listener).length;
+      if (others > signalExitListeners()) return;
+      process.exit(128 + SIGNAL_NUMBERS[name]);
     };
+    listeners.set(name, listener);
+  }
+  return listeners;
+}
+
+/** The running reaper, shared by its handles. */
+class Core {
+  readonly stats: ReaperStats = { reaped: 0, lastReaped: null, passes: 0, skippedOwned: 0 };
+  readonly subreaper: boolean;
+  /** Why this process cannot reap (no usable /proc), reported to each new handle. */
+  readonly unusable: Error | null;
+  readonly #addon = native();
+  readonly #handles = new Set<Handle>();
+  readonly #zombies: () => number[];
+  /** Zombie pid -> when we first saw it (ms, performance clock). */
+  readonly #firstSeen = new Map<number, number>();
+  /** Messages already turned into process warnings: a repeating failure warns once. */
+  readonly #warned = new Set<string>();
+  readonly #terminationListeners: Map<string, () => void>;
+  #recheck: NodeJS.Timeout | undefined;
+  // A listener that throws would be an uncaught exception in a signal
+  // callback: it becomes an 'error' event (or a warning) instead.
+  readonly #safePass = () => {
+    try {
+      this.reapNow();
+    } catch (error) {
+      this.report(error instanceof Error ? error : new Error(String(error)));
+    }
   };
 
-  const emitReap = (event: ReapEvent) => {
-    for (const handle of handles) handle.emit('reap', event);
-  };
+  constructor(readonly config: ReaperConfig) {
+    this.subreaper = process.pid === 1;
+    if (!this.subreaper && config.subreaper) {
+      this.#addon.setChildSubreaper(true);
+      this.subreaper = true;
+    }
+    const lister = zombieLister();
+    this.unusable = lister instanceof Error ? lister : null;
+    this.#zombies = lister instanceof Error ? () => [] : lister;
+    this.#terminationListeners = terminationListeners(config);
+    // Node's SIGCHLD listener is unref'd: it never keeps the app alive.
+    process.on('SIGCHLD', this.#safePass);
+    for (const [name, listener] of this.#terminationListeners) process.on(name, listener);
+    // Orphans that exited before we started have sent their SIGCHLD already.
+    this.#safePass();
+  }
 
-  const reapNow = (): number => {
-    stats.passes++;
-    if (unusable) return 0;
-    const owned = new Set(addon.ownedProcessPids());
+  reapNow(): number {
+    this.stats.passes++;
+    if (this.unusable) return 0;
+    const owned = new Set(this.#addon.ownedProcessPids());
     const now = performance.now();
+    const { graceMs } = this.config;
     let reaped = 0;
     let nextDue = Infinity;
     const stillZombie = new Set<number>();
-    for (const pid of zombies()) {
+    for (const pid of this.#zombies()) {
       if (owned.has(pid)) {
-        stats.skippedOwned++;
+        this.stats.skippedOwned++;
         continue;
       }
       stillZombie.add(pid);
-      const seen = firstSeen.get(pid) ?? now;
-      firstSeen.set(pid, seen);
-      if (now - seen < config.graceMs) {
-        nextDue = Math.min(nextDue, seen + config.graceMs);
+      const seen = this.#firstSeen.get(pid) ?? now;
+      this.#firstSeen.set(pid, seen);
+      if (now - seen < graceMs) {
+        nextDue = Math.min(nextDue, seen + graceMs);
         continue;
       }
-      // Name and age cost three /proc reads: only for someone who listens.
-      const describe = [...handles].some((handle) => handle.listenerCount('reap') > 0);
-      const exit = addon.reapPid(pid, describe);
-      if (!exit) continue;
-      firstSeen.delete(pid);
+      if (!this.#reap(pid)) continue;
       stillZombie.delete(pid);
       reaped++;
-      const event = toEvent(exit);
-      stats.reaped++;
-      stats.lastReaped = event;
-      emitReap(event);
     }
-    for (const pid of firstSeen.keys()) if (!stillZombie.has(pid)) firstSeen.delete(pid);
-    if (nextDue !== Infinity && !recheck) {
-      recheck = setTimeout(() => {
-        recheck = undefined;
-        safePass();
+    for (const pid of this.#firstSeen.keys()) if (!stillZombie.has(pid)) this.#firstSeen.delete(pid);
+    if (nextDue !== Infinity && !this.#recheck) {
+      this.#recheck = setTimeout(() => {
+        this.#recheck = undefined;
+        this.#safePass();
       }, Math.max(1, nextDue - now)).unref();
     }
     return reaped;
-  };
+  }
 
-  const report = (error: Error, only?: Handle) => {
+  /** Reaps one zombie whose grace period is over and tells the handles; false if it was not ours to reap after all. */
+  #reap(pid: number): boolean {
+    // Name and age cost three /proc reads: only for someone who listens.
+    const describe = [...this.#handles].some((handle) => handle.listenerCount('reap') > 0);
+    const exit = this.#addon.reapPid(pid, describe);
+    if (!exit) return false;
+    this.#firstSeen.delete(pid);
+    const event = toReapEvent(exit);
+    this.stats.reaped++;
+    this.stats.lastReaped = event;
+    for (const handle of this.#handles) handle.emit('reap', event);
+    return true;
+  }
+
+  /** To the handle's (or every handle's) `error` listeners, else a process warning. */
+  report(error: Error, only?: Handle): void {
     let heard = false;
-    for (const handle of only ? [only] : handles) {
+    for (const handle of only ? [only] : this.#handles) {
       if (handle.listenerCount('error') === 0) continue;
       handle.emit('error', error);
       heard = true;
     }
-    if (heard || warned.has(error.message)) return;
-    warned.add(error.message);
+    if (heard || this.#warned.has(error.message)) return;
+    this.#warned.add(error.message);
     process.emitWarning(error);
-  };
-
-  // A listener that throws would be an uncaught exception in a signal
-  // callback: it becomes an 'error' event (or a warning) instead.
-  const safePass = () => {
-    try {
-      reapNow();
-    } catch (error) {
-      report(error instanceof Error ? error : new Error(String(error)));
-    }
-  };
-
-  const terminationListeners = new Map<string, () => void>();
-  if (process.pid === 1 && config.handleTerminationSignals) {
-    for (const name of TERMINATION_SIGNALS) {
-      const listener = () => {
-        // The app's own listeners keep full control; signal-exit's do not count.
-        const others = process.listeners(name).filter((other) => other !== listener).length;
-        if (others > signalExitListeners()) return;
-        // What the default action would do outside a container, which the
-        // kernel refuses to do to PID 1: exit hooks run, status 128+N.
-        process.exit(128 + SIGNAL_NUMBERS[name]);
-      };
-      terminationListeners.set(name, listener);
-    }
   }
 
-  const start = () => {
-    // Node's SIGCHLD listener is unref'd: it never keeps the app alive.
-    process.on('SIGCHLD', safePass);
-    for (const [name, listener] of terminationListeners) process.on(name, listener);
-  };
-  const shutdown = () => {
-    process.off('SIGCHLD', safePass);
-    for (const [name, listener] of terminationListeners) process.off(name, listener);
-    clearTimeout(recheck);
-    recheck = undefined;
-    if (active === core) active = null;
-  };
+  attach(handle: Handle): void {
+    this.#handles.add(handle);
+    // Told on the next tick, so listeners added right after startReaper() hear it.
+    const { unusable } = this;
+    if (unusable) process.nextTick(() => !handle.stopped && this.report(unusable, handle));
+  }
 
-  const core: Core = {
-    config,
-    stats,
-    subreaper,
-    unusable,
-    reapNow,
-    report,
-    attach(handle) {
-      handles.add(handle);
-      // Told on the next tick, so listeners added right after startReaper() hear it.
-      if (unusable) process.nextTick(() => !handle.stopped && report(unusable, handle));
-    },
-    detach(handle) {
-      handles.delete(handle);
-      if (handles.size === 0) shutdown();
-    },
-  };
-  start();
-  // Orphans that exited before we started have sent their SIGCHLD already.
-  safePass();
-  return core;
+  detach(handle: Handle): void {
+    this.#handles.delete(handle);
+    if (this.#handles.size > 0) return;
+    process.off('SIGCHLD', this.#safePass);
+    for (const [name, listener] of this.#terminationListeners) process.off(name, listener);
+    clearTimeout(this.#recheck);
+    this.#recheck = undefined;
+    if (active === this) active = null;
+  }
 }
 
 class Handle extends EventEmitter<ReaperEvents> implements Reaper {
@@ -411,7 +401,7 @@ export function startReaper(options?: ReaperOptions): Reaper {
         `leave ${key} out (or pass the same value) to share it, or stop() its handles first.`);
     }
   } else {
-    active = startCore({ ...DEFAULTS, ...given });
+    active = new Core({ ...DEFAULTS, ...given });
   }
   return new Handle(active, signal);
 }

@@ -94,7 +94,6 @@ export interface NativeBinding {
    */
   factsLayout: FactsLayout;
   SIGRTMIN: number;
-  SIGRTMAX: number;
   /** Clock ticks per second, the unit of /proc start times. */
   CLK_TCK: number;
 }

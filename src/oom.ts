@@ -9,6 +9,7 @@ import type { ExitStatus } from './exit-status.js';
 import { describeStatus } from './exit-status.js';
 import { formatBytes } from './format.js';
 import { readCgroup, readMounts, type Mount } from './procfs.js';
+import { SIGKILL } from './signals.js';
 
 export interface MemoryCgroup {
   /** Directory of the cgroup in the mounted hierarchy. */
@@ -144,7 +145,7 @@ export function explainDeath(pid: number, name: string, status: ExitStatus, watc
   if (status.signal === null && kills <= 0) return null;
   const after = { oomKills, limitBytes: watch.cgroup ? effectiveLimit(watch.cgroup) : null };
   const limit = after.limitBytes !== null ? `the memory limit of ${formatBytes(after.limitBytes)}` : 'its memory limit';
-  if (status.signal === 9 && kills > 0) {
+  if (status.signal === SIGKILL && kills > 0) {
     return {
       message: `${name} (pid ${pid}) was killed by the kernel's OOM killer: its cgroup ${watch.cgroup!.path} reached ${limit}; raise the limit or reduce the app's memory use.`,
       oomKilled: true,
