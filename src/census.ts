@@ -225,17 +225,15 @@ export function zombieCensus(): ZombieGroup[] {
   return census().groups;
 }
 
-/** The census with its context (scan size, notes), as reaper-zombies --json prints it. */
-export function census(): CensusReport {
-  const processes = scan();
-  const byPid = new Map(processes.map((entry) => [entry.pid, entry]));
+/** The zombies by parent pid; exited thread-group leaders are counted apart. */
+function groupZombies(processes: ProcessEntry[]): { zombiesByParent: Map<number, ProcessEntry[]>; exitedLeaders: number } {
   const zombiesByParent = new Map<number, ProcessEntry[]>();
   let exitedLeaders = 0;
   for (const entry of processes) {
     if (entry.state !== 'Z') continue;
     // A thread-group leader that called pthread_exit shows Z while its other
-    // threads run: it is not waiting to be reaped.
-    // ([] when it is gone, or a zombie whose task list is already empty)
+    // threads run: it is not waiting to be reaped. ([] when it is gone, or a
+    // zombie whose task list is already empty.)
     if (threadsOf(entry.pid).length > 1) {
       exitedLeaders++;
       continue;
@@ -244,6 +242,14 @@ export function census(): CensusReport {
     if (list) list.push(entry);
     else zombiesByParent.set(entry.ppid, [entry]);
   }
+  return { zombiesByParent, exitedLeaders };
+}
+
+/** The census with its context (scan size, notes), as reaper-zombies --json prints it. */
+export function census(): CensusReport {
+  const processes = scan();
+  const byPid = new Map(processes.map((entry) => [entry.pid, entry]));
+  const { zombiesByParent, exitedLeaders } = groupZombies(processes);
 
   const groups: ZombieGroup[] = [];
   for (const [ppid, zombies] of zombiesByParent) {

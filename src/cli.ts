@@ -36,6 +36,32 @@ function versionLine(): string {
   return `tini version ${version}_reaper${commit ? ` - git.${commit}` : ''}\n`;
 }
 
+/** --help, --version, --license: the answer and its exit status. */
+function answer(action: 'help' | 'version' | 'license', flavour: Flavour): number {
+  // dumb-init prints its help and version on stderr; tini and reaper on stdout.
+  // A function: touching process.stdout makes the fd the app shares non-blocking.
+  const out = () => (flavour === 'dumb-init' ? process.stderr : process.stdout);
+  if (action === 'help') {
+    out().write(helpText(packageJson().version));
+    return 0;
+  }
+  if (action === 'version') {
+    out().write(versionLine());
+    return 0;
+  }
+  if (action === 'license') {
+    // The package's LICENSE file is the one owner of the text (npm ships it in every tarball).
+    try {
+      process.stdout.write(readFileSync(join(import.meta.dirname, '..', 'LICENSE'), 'utf8'));
+      return 0;
+    } catch (error) {
+      process.stderr.write(`reaper: the package's LICENSE file cannot be read (${(error as NodeJS.ErrnoException).code}); reaper-init is MIT licensed, reinstall it to restore the file.\n`);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 async function main(): Promise<number> {
   relaunchIfShaped((message) => process.stderr.write(`reaper: ${message}\n`));
   // Through the launcher, argv[1] is the bundle: the name called is in its marker.
@@ -55,28 +81,7 @@ async function main(): Promise<number> {
     }
     throw error;
   }
-  // dumb-init prints its help and version on stderr; tini and reaper on stdout.
-  // A function: touching process.stdout makes the fd the app shares non-blocking.
-  const answer = () => (flavour === 'dumb-init' ? process.stderr : process.stdout);
-  if (invocation.action === 'help') {
-    answer().write(helpText(packageJson().version));
-    return 0;
-  }
-  if (invocation.action === 'version') {
-    answer().write(versionLine());
-    return 0;
-  }
-  if (invocation.action === 'license') {
-    // The package's LICENSE file is the one owner of the text (npm ships it in every tarball).
-    try {
-      process.stdout.write(readFileSync(join(import.meta.dirname, '..', 'LICENSE'), 'utf8'));
-      return 0;
-    } catch (error) {
-      process.stderr.write(`reaper: the package's LICENSE file cannot be read (${(error as NodeJS.ErrnoException).code}); reaper-init is MIT licensed, reinstall it to restore the file.\n`);
-      return 1;
-    }
-  }
-  if (invocation.action !== 'run') return 0;
+  if (invocation.action !== 'run') return answer(invocation.action, flavour);
 
   const { options } = invocation;
   const log = createLogger(options.verbosity, options.logFormat);

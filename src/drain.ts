@@ -90,7 +90,7 @@ export async function drain(context: DrainContext): Promise<DrainReport> {
   context.reapAll();
   if (nothingLeft()) return nothingLeftReport(context, monotonicMs() - start);
   const scope = drainScope(context.log, context.appPid);
-  const strategy = scope === 'namespace' || scope === 'descendants' ? namedScope(scope, context) : unnamedScope(scope, context);
+  const strategy = scope === 'namespace' || scope === 'descendants' ? new NamedScope(scope, context) : new UnnamedScope(scope, context);
   const phases = await runPhases(strategy, context);
   const report = buildReport(context, strategy.scope, strategy.outcome(), phases, monotonicMs() - start);
   if (report.processes.length > 0 || strategy.unnamed) context.log.notice(summarize(report), { event: 'drain', ...report });
@@ -180,78 +180,92 @@ function processTableOf(scope: 'namespace' | 'descendants'): ProcessTable {
 }
 
 /** Every process in the scope by name, tracked by its pid and start time from its first sighting to its exit. */
-export function namedScope(scope: 'namespace' | 'descendants', context: Pick<DrainContext, 'signal' | 'log'>, io: NamedScopeIo = {
-  table: () => processTableOf(scope),
-  now: monotonicMs,
-}): ScopeStrategy {
-  const { log } = context;
-  const tracked = new Map<string, Tracked>();
-  const signaller = new PinnedSignaller<Tracked>({
-    log,
-    describe: (target) => `pid ${target.pid} (${target.comm})`,
-    onRefused: (target, reason) => { target.refused = reason; },
-    signalProcess: io.signalProcess,
-  });
-  let warnedUnreadable = false;
+export class NamedScope implements ScopeStrategy {
+  readonly unnamed = false;
+  readonly #context: Pick<DrainContext, 'signal' | 'log'>;
+  readonly #io: NamedScopeIo;
+  readonly #tracked = new Map<string, Tracked>();
+  readonly #signaller: PinnedSignaller<Tracked>;
+  #warnedUnreadable = false;
 
-  const list = (): ProcessEntry[] => {
-    const { processes, unreadable } = io.table();
+  constructor(readonly scope: 'namespace' | 'descendants', context: Pick<DrainContext, 'signal' | 'log'>, io: NamedScopeIo = {
+    table: () => processTableOf(scope),
+    now: monotonicMs,
+  }) {
+    this.#context = context;
+    this.#io = io;
+    this.#signaller = new PinnedSignaller<Tracked>({
+      log: context.log,
+      describe: (target) => `pid ${target.pid} (${target.comm})`,
+      onRefused: (target, reason) => { target.refused = reason; },
+      signalProcess: io.signalProcess,
+    });
+  }
+
+  sweep(killing: boolean): boolean {
+    const now = this.#io.now();
+    const present = new Set<string>();
+    for (const entry of this.#list()) {
+      const key = processKey(entry);
+      present.add(key);
+      if (entry.state === 'Z' || this.#tracked.has(key)) continue; // a zombie's parent (or we) will reap it
+      const target = this.#track(entry, key);
+      if (killing) target.killed = this.#signaller.send(target, SIGKILL);
+      else this.#signaller.sendAndContinue(target, this.#context.signal);
+    }
+    for (const [key, target] of this.#tracked) {
+      if (!present.has(key) && target.exitedAfterMs === null && !target.killed) target.exitedAfterMs = now - target.signalledAt;
+    }
+    return present.size === 0;
+  }
+
+  killAll(): void {
+    for (const entry of this.#live()) {
+      const key = processKey(entry);
+      const target = this.#tracked.get(key) ?? this.#track(entry, key);
+      target.killed = this.#signaller.send(target, SIGKILL);
+    }
+  }
+
+  describeLeft(): string {
+    const left = this.#live().length;
+    return `${left} process${left === 1 ? '' : 'es'}`;
+  }
+
+  survivors(killWaitMs: number): number {
+    const stuck = this.#live();
+    this.#context.log.error(`${stuck.length} processes survived SIGKILL for ${formatDuration(killWaitMs)} (uninterruptible sleep?): ` +
+      `${stuck.map((p) => `${p.pid} (${p.comm})`).join(', ')}; exiting anyway`);
+    return stuck.length;
+  }
+
+  outcome(): ScopeOutcome {
+    const processes = [...this.#tracked.values()].map(({ pid, comm, exitedAfterMs, killed, refused }) =>
+      ({ pid, comm, exitedAfterMs, killed, ...(refused ? { refused } : {}) }));
+    return { processes, killedUnnamed: false };
+  }
+
+  #list(): ProcessEntry[] {
+    const { processes, unreadable } = this.#io.table();
     // In our own namespace every process is ours: say once that some were out of reach.
-    if (unreadable > 0 && scope === 'namespace' && !warnedUnreadable) {
-      warnedUnreadable = true;
-      log.warn(`${unreadable} process${unreadable === 1 ? '' : 'es'} in /proc could not be read (hidepid, or another ` +
-        `user's setuid program) and ${unreadable === 1 ? 'is' : 'are'} not drained; the kernel kills ${unreadable === 1 ? 'it' : 'them'} when reaper exits.`);
+    if (unreadable > 0 && this.scope === 'namespace' && !this.#warnedUnreadable) {
+      this.#warnedUnreadable = true;
+      const one = unreadable === 1;
+      this.#context.log.warn(`${unreadable} process${one ? '' : 'es'} in /proc could not be read (hidepid, or another ` +
+        `user's setuid program) and ${one ? 'is' : 'are'} not drained; the kernel kills ${one ? 'it' : 'them'} when reaper exits.`);
     }
     return processes;
-  };
-  const live = () => list().filter((p) => p.state !== 'Z'); // a zombie's parent (or we) will reap it
-  const track = (entry: ProcessEntry, key: string): Tracked => {
-    const target: Tracked = { pid: entry.pid, comm: entry.comm, startTicks: entry.startTicks, signalledAt: io.now(), exitedAfterMs: null, killed: false };
-    tracked.set(key, target);
-    return target;
-  };
+  }
 
-  return {
-    scope,
-    unnamed: false,
-    sweep(killing) {
-      const now = io.now();
-      const present = new Set<string>();
-      for (const entry of list()) {
-        const key = processKey(entry);
-        present.add(key);
-        if (entry.state === 'Z' || tracked.has(key)) continue;
-        const target = track(entry, key);
-        if (killing) target.killed = signaller.send(target, SIGKILL);
-        else signaller.sendAndContinue(target, context.signal);
-      }
-      for (const [key, target] of tracked) {
-        if (!present.has(key) && target.exitedAfterMs === null && !target.killed) target.exitedAfterMs = now - target.signalledAt;
-      }
-      return present.size === 0;
-    },
-    killAll() {
-      for (const entry of live()) {
-        const key = processKey(entry);
-        const target = tracked.get(key) ?? track(entry, key);
-        target.killed = signaller.send(target, SIGKILL);
-      }
-    },
-    describeLeft() {
-      const left = live().length;
-      return `${left} process${left === 1 ? '' : 'es'}`;
-    },
-    survivors(killWaitMs) {
-      const stuck = live();
-      log.error(`${stuck.length} processes survived SIGKILL for ${formatDuration(killWaitMs)} (uninterruptible sleep?): ${stuck.map((p) => `${p.pid} (${p.comm})`).join(', ')}; exiting anyway`);
-      return stuck.length;
-    },
-    outcome() {
-      const processes = [...tracked.values()].map(({ pid, comm, exitedAfterMs, killed, refused }) =>
-        ({ pid, comm, exitedAfterMs, killed, ...(refused ? { refused } : {}) }));
-      return { processes, killedUnnamed: false };
-    },
-  };
+  #live(): ProcessEntry[] {
+    return this.#list().filter((p) => p.state !== 'Z');
+  }
+
+  #track(entry: ProcessEntry, key: string): Tracked {
+    const target: Tracked = { pid: entry.pid, comm: entry.comm, startTicks: entry.startTicks, signalledAt: this.#io.now(), exitedAfterMs: null, killed: false };
+    this.#tracked.set(key, target);
+    return target;
+  }
 }
 
 /**
@@ -269,33 +283,50 @@ function killUnnamed(target: number, signal: number): boolean {
 }
 
 /** One kill() target for all: newcomers forked after the drain signal get only the SIGKILL at the end of the grace period. */
-export function unnamedScope(scope: 'namespace-unnamed' | 'group-unnamed', context: Pick<DrainContext, 'signal' | 'log' | 'appPid'>,
-  kill: (target: number, signal: number) => boolean = killUnnamed): ScopeStrategy {
-  const target = scope === 'namespace-unnamed' ? -1 : -context.appPid;
-  const what = scope === 'namespace-unnamed' ? 'the pid namespace' : `process group ${context.appPid}`;
-  let signalled = false;
-  let killedUnnamed = false;
-  return {
-    scope,
-    unnamed: true,
-    sweep() {
-      if (!signalled) {
-        signalled = true;
-        if (kill(target, context.signal) && context.signal !== SIGCONT) kill(target, SIGCONT);
-      }
-      return !kill(target, 0);
-    },
-    killAll() {
-      killedUnnamed = kill(target, SIGKILL);
-    },
-    describeLeft: () => what,
-    survivors(killWaitMs) {
-      const left = kill(target, 0);
-      if (left) context.log.error(`processes of ${what} survived SIGKILL for ${formatDuration(killWaitMs)} (uninterruptible sleep?); exiting anyway`);
-      return left ? null : 0;
-    },
-    outcome: () => ({ processes: [], killedUnnamed }),
-  };
+export class UnnamedScope implements ScopeStrategy {
+  readonly unnamed = true;
+  readonly #context: Pick<DrainContext, 'signal' | 'log' | 'appPid'>;
+  readonly #kill: (target: number, signal: number) => boolean;
+  /** kill()'s target: -1 (every process of the namespace but us), or the app's process group. */
+  readonly #target: number;
+  readonly #what: string;
+  #signalled = false;
+  #killedUnnamed = false;
+
+  constructor(readonly scope: 'namespace-unnamed' | 'group-unnamed', context: Pick<DrainContext, 'signal' | 'log' | 'appPid'>,
+    kill: (target: number, signal: number) => boolean = killUnnamed) {
+    this.#context = context;
+    this.#kill = kill;
+    this.#target = scope === 'namespace-unnamed' ? -1 : -context.appPid;
+    this.#what = scope === 'namespace-unnamed' ? 'the pid namespace' : `process group ${context.appPid}`;
+  }
+
+  sweep(): boolean {
+    if (!this.#signalled) {
+      this.#signalled = true;
+      const { signal } = this.#context;
+      if (this.#kill(this.#target, signal) && signal !== SIGCONT) this.#kill(this.#target, SIGCONT);
+    }
+    return !this.#kill(this.#target, 0);
+  }
+
+  killAll(): void {
+    this.#killedUnnamed = this.#kill(this.#target, SIGKILL);
+  }
+
+  describeLeft(): string {
+    return this.#what;
+  }
+
+  survivors(killWaitMs: number): number | null {
+    const left = this.#kill(this.#target, 0);
+    if (left) this.#context.log.error(`processes of ${this.#what} survived SIGKILL for ${formatDuration(killWaitMs)} (uninterruptible sleep?); exiting anyway`);
+    return left ? null : 0;
+  }
+
+  outcome(): ScopeOutcome {
+    return { processes: [], killedUnnamed: this.#killedUnnamed };
+  }
 }
 
 // --- The phases: sweep, grace period, SIGKILL, the wait after it. ---
@@ -315,73 +346,82 @@ export interface PhaseTiming {
 /** Sweeps on every SIGCHLD and every rescanMs until nothing is left; SIGKILL after the grace period or an interruption. */
 export function runPhases(strategy: ScopeStrategy, context: Omit<DrainContext, 'appPid' | 'signal'>,
   timing: PhaseTiming = { rescanMs: RESCAN_MS, killWaitMs: KILL_WAIT_MS }): Promise<PhaseOutcome> {
-  const { log } = context;
-  return new Promise<PhaseOutcome>((resolve) => {
-    let graceTimer: NodeJS.Timeout | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-    let killing = false;
-    let done = false;
-    let interruptedBy: string | null = null;
-    let lastFailure = '';
+  return new Promise((resolve) => new Phases(strategy, context, timing, resolve).start());
+}
 
-    /** Runs one step; a failure is logged (once while it repeats) and the drain goes on. */
-    const guard = (what: string, step: () => void) => {
-      try {
-        step();
-      } catch (error) {
-        const message = `drain ${what} failed, the drain goes on: ${(error as Error).message}`;
-        if (message !== lastFailure) log.error(message);
-        lastFailure = message;
-      }
-    };
-
-    const finish = (survivors: number | null) => {
-      if (done) return;
-      done = true;
-      clearTimeout(graceTimer);
-      clearTimeout(killTimer);
-      clearInterval(rescan);
-      unsubscribe();
-      resolve({ interruptedBy, survivors });
-    };
-
-    /** The grace period is over (its end, or an interruption): SIGKILL to what is left. */
-    const endGrace = () => {
-      if (killing) return;
-      killing = true;
-      clearTimeout(graceTimer);
-      // The deadline first: nothing below may keep reaper from exiting.
-      killTimer = setTimeout(() => {
-        let left: number | null = null;
-        guard('final count', () => { left = strategy.survivors(timing.killWaitMs); });
-        finish(left);
-      }, timing.killWaitMs);
-      guard('SIGKILL', () => strategy.killAll());
-    };
-
-    /** A SIGINT or a second SIGTERM (a fact, read on every sweep): the user wants out now. */
-    const checkInterrupt = () => {
-      const signal = context.interruptedBy();
-      if (signal === 0 || killing) return;
-      interruptedBy = signalName(signal);
-      log.warn(`drain interrupted by ${interruptedBy}; sending SIGKILL to ${strategy.describeLeft()}`, { event: 'drain-interrupted', signal: interruptedBy });
-      endGrace();
-    };
-
-    const tick = () => guard('sweep', () => {
-      if (!killing) checkInterrupt();
-      context.reapAll();
-      if (strategy.sweep(killing)) finish(0);
-    });
-
-    const unsubscribe = context.onChildEvent(tick);
-    const rescan = setInterval(tick, timing.rescanMs);
-    graceTimer = setTimeout(() => {
-      endGrace();
-      tick();
-    }, context.graceMs);
-    tick();
+/** The drain's timers: one state machine, sweeping -> killing -> done. */
+class Phases {
+  #graceTimer: NodeJS.Timeout | undefined;
+  #killTimer: NodeJS.Timeout | undefined;
+  #rescan: NodeJS.Timeout | undefined;
+  #unsubscribe = () => {};
+  #killing = false;
+  #done = false;
+  #interruptedBy: string | null = null;
+  #lastFailure = '';
+  readonly #tick = () => this.#guard('sweep', () => {
+    if (!this.#killing) this.#checkInterrupt();
+    this.context.reapAll();
+    if (this.strategy.sweep(this.#killing)) this.#finish(0);
   });
+
+  constructor(readonly strategy: ScopeStrategy, readonly context: Omit<DrainContext, 'appPid' | 'signal'>,
+    readonly timing: PhaseTiming, readonly resolve: (outcome: PhaseOutcome) => void) {}
+
+  start(): void {
+    this.#unsubscribe = this.context.onChildEvent(this.#tick);
+    this.#rescan = setInterval(this.#tick, this.timing.rescanMs);
+    this.#graceTimer = setTimeout(() => {
+      this.#endGrace();
+      this.#tick();
+    }, this.context.graceMs);
+    this.#tick();
+  }
+
+  /** Runs one step; a failure is logged (once while it repeats) and the drain goes on. */
+  #guard(what: string, step: () => void): void {
+    try {
+      step();
+    } catch (error) {
+      const message = `drain ${what} failed, the drain goes on: ${(error as Error).message}`;
+      if (message !== this.#lastFailure) this.context.log.error(message);
+      this.#lastFailure = message;
+    }
+  }
+
+  /** A SIGINT or a second SIGTERM (a fact, read on every sweep): the user wants out now. */
+  #checkInterrupt(): void {
+    const signal = this.context.interruptedBy();
+    if (signal === 0 || this.#killing) return;
+    const interruptedBy = signalName(signal);
+    this.#interruptedBy = interruptedBy;
+    this.context.log.warn(`drain interrupted by ${interruptedBy}; sending SIGKILL to ${this.strategy.describeLeft()}`, { event: 'drain-interrupted', signal: interruptedBy });
+    this.#endGrace();
+  }
+
+  /** The grace period is over (its end, or an interruption): SIGKILL to what is left. */
+  #endGrace(): void {
+    if (this.#killing) return;
+    this.#killing = true;
+    clearTimeout(this.#graceTimer);
+    // The deadline first: nothing below may keep reaper from exiting.
+    this.#killTimer = setTimeout(() => {
+      let left: number | null = null;
+      this.#guard('final count', () => { left = this.strategy.survivors(this.timing.killWaitMs); });
+      this.#finish(left);
+    }, this.timing.killWaitMs);
+    this.#guard('SIGKILL', () => this.strategy.killAll());
+  }
+
+  #finish(survivors: number | null): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#graceTimer);
+    clearTimeout(this.#killTimer);
+    clearInterval(this.#rescan);
+    this.#unsubscribe();
+    this.resolve({ interruptedBy: this.#interruptedBy, survivors });
+  }
 }
 
 // --- The report. ---

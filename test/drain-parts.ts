@@ -4,7 +4,7 @@
 // phase runner over a scope the test drives, and the report's one line. The
 // whole drain of real processes, as PID 1 and below it, is test/drain.ts's.
 import t from 'tap';
-import { buildReport, namedScope, runPhases, summarize, unnamedScope, type ScopeStrategy } from '../dist/drain.js';
+import { buildReport, NamedScope, runPhases, summarize, UnnamedScope, type ScopeStrategy } from '../dist/drain.js';
 import type { Logger } from '../dist/log.js';
 import type { ProcessEntry } from '../dist/procfs.js';
 
@@ -31,7 +31,7 @@ function scripted(scope: 'namespace' | 'descendants' = 'descendants') {
   let clock = 0;
   const sent: string[] = [];
   const refuse = new Set<string>();
-  const strategy = namedScope(scope, { signal: SIGTERM, log }, {
+  const strategy = new NamedScope(scope, { signal: SIGTERM, log }, {
     table: () => ({ processes: table, unreadable }),
     signalProcess(pid, startTicks, signal) {
       if (refuse.has(`${pid}:${signal}`)) throw Object.assign(new Error(`EPERM: operation not permitted, kill`), { code: 'EPERM', errno: -1, syscall: 'kill' });
@@ -123,7 +123,7 @@ t.test('unnamed: one kill() target; the drain signal and SIGCONT once, then prob
   const { log, lines } = recordingLog();
   const calls: string[] = [];
   let alive = true;
-  const strategy = unnamedScope('group-unnamed', { signal: SIGTERM, log, appPid: 42 }, (target, signal) => {
+  const strategy = new UnnamedScope('group-unnamed', { signal: SIGTERM, log, appPid: 42 }, (target, signal) => {
     calls.push(`${target}:${signal}`);
     return alive;
   });
