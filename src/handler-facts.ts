@@ -50,7 +50,7 @@ export class HandlerFacts {
     if (orphansReaped > this.#orphans) {
       const count = orphansReaped - this.#orphans;
       this.#orphans = orphansReaped;
-      emit({ kind: 'orphans-reaped', count, total: orphansReaped });
+      emit({ kind: 'orphans-reaped', count });
     }
     const stopSignal = facts[slot.stopSignal]!;
     if (stopSignal && !this.#stopRequested) {

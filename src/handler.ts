@@ -17,7 +17,7 @@ export type SupervisionEvent =
   /** An orphan the handler reaped, with its name (only when asked to describe them). */
   | { kind: 'orphan-exited'; pid: number; status: ExitStatus; comm: string; startTicks: number }
   /** More orphans were reaped: the count, whether or not their records came through. */
-  | { kind: 'orphans-reaped'; count: number; total: number }
+  | { kind: 'orphans-reaped'; count: number }
   /** The app was reaped. Exactly once, from the facts. */
   | { kind: 'app-exited'; status: ExitStatus; comm: string }
   /** --forward-delay: a SIGTERM is held (msAgo: when it arrived). Once, from the facts. */
@@ -66,8 +66,9 @@ export function releaseHeldTerm(): boolean {
 }
 
 /**
- * Signals the app (its group under -g) the way the handler forwards: through
- * the pidfd opened at spawn where there is one. False once it is gone.
+ * Signals the app as the handler forwards to it: its process group under -g,
+ * else through the pidfd opened at spawn, or without one a kill() while it is
+ * unreaped. False once it is gone.
  */
 export function signalApp(signal: number): boolean {
   return native().signalMainChild(signal);

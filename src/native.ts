@@ -65,7 +65,7 @@ export interface NativeBinding {
   readFacts(into: Float64Array): void;
   /** The main child's name, read while it was a zombie ("" if missed). */
   mainName(): string;
-  /** Signals the main child through the pidfd opened at spawn; false once it is gone. */
+  /** Signals the main child as the handler forwards (see signalApp in src/handler.ts); false once it is gone. */
   signalMainChild(signal: number): boolean;
   /** Library mode: reaps pid if it is a zombie child of ours. */
   reapPid(pid: number, describe: boolean): NativeExit | null;

@@ -109,8 +109,8 @@ t.test('facts become events once each, in order: orphans reaped, stop requested,
   facts.changes(emit);
   facts.changes(emit);
   t.same(seen, [
-    { kind: 'orphans-reaped', count: 3, total: 3 },
-    { kind: 'orphans-reaped', count: 2, total: 5 },
+    { kind: 'orphans-reaped', count: 3 },
+    { kind: 'orphans-reaped', count: 2 },
     { kind: 'stop-requested', signal: 15 },
     { kind: 'app-exited', status: { exitCode: 2, signal: null, coreDumped: false }, comm: 'node' },
   ], 'the second read of the same facts adds nothing');
