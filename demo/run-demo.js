@@ -5,7 +5,7 @@
 // unprivileged user namespaces; test/demo.ts checks both counts.
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { childrenOf, zombieChildren } from '../test/fixtures/proc.js';
+import { childrenOf, zombieChildren } from '../test/harness/proc.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const reaper = `${root}dist/cli.cjs`;

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, run, runReaper, until, within, REAPER, requirePid1 } from './fixtures/harness.js';
+import { fixture, run, runReaper, until, within, REAPER, requirePid1 } from './harness/index.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);
@@ -18,9 +18,6 @@ const node = process.execPath;
 const FAULT_NAMED: Array<[NodeJS.Signals, number]> = [
   ['SIGILL', 4], ['SIGTRAP', 5], ['SIGABRT', 6], ['SIGBUS', 7], ['SIGFPE', 8], ['SIGSEGV', 11], ['SIGSYS', 31],
 ];
-/** The process's own end: `finished` waits for stdio, which an orphaned app keeps open. */
-const exited = (running: ReturnType<typeof run>) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => running.child.once('exit', (code, signal) => resolve({ code, signal })));
 const trapper = ['python3', fixture('rt-signals.py'), ...FAULT_NAMED.map(([, n]) => String(n)), '10'];
 
 for (const pid1 of [true, false]) {
@@ -50,7 +47,7 @@ t.test('-r rewrites a fault-named signal too', async (t) => {
 
 t.test('negative control: under tini, kill -SEGV ends tini and never reaches the app', async (t) => {
   const tini = run(['tini', '-s', '--', ...trapper], { pid1: false });
-  const end = exited(tini);
+  const end = tini.exited;
   await tini.waitFor(/^ready (\d+)/, 'stdout');
   const appPid = Number(/^ready (\d+)/m.exec(tini.stdout())![1]);
   tini.signal('SIGSEGV');
@@ -72,7 +69,7 @@ for (const [name, number] of [['SIGSEGV', 11], ['SIGILL', 4], ['SIGBUS', 7], ['S
   t.test(`a fault of reaper's own (${name}, si_code 1) ends reaper with it; the same signal sent (si_code <= 0) is forwarded`, async (t) => {
     for (const code of [1, 0]) {
       const reaper = runReaper(['--', ...trapper], { pid1: false });
-      const end = exited(reaper);
+      const end = reaper.exited;
       await reaper.waitFor(/^ready/, 'stdout');
       const inject = spawnSync('python3', [fixture('inject-fault.py'), String(reaper.initPid()), String(number), String(code)], { encoding: 'utf8', timeout: 20_000 });
       t.equal(inject.stdout.trim(), 'injected', inject.stderr);

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDuration, parseInvocation, unknownVariables, type RunOptions } from '../dist/args.js';
-import { ROOT } from './fixtures/harness.js';
+import { ROOT } from './harness/index.js';
 import { UsageError } from '../dist/errors.js';
 
 const run = (argv: string[], env: NodeJS.ProcessEnv = {}, flavour?: 'reaper' | 'tini' | 'dumb-init'): RunOptions => {

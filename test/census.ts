@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, fixture, run, runReaper, teardown, until, requirePid1 } from './fixtures/harness.js';
+import { ROOT, fixture, run, runReaper, teardown, until, requirePid1 } from './harness/index.js';
 import { census, parseCgroupPath, zombieCensus, CENSUS_SCHEMA_VERSION, type CensusReport, type ZombieGroup } from '../dist/census.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
@@ -219,12 +219,12 @@ t.test('hidepid: an unprivileged census says what it cannot see', async (t) => {
   await perl.waitFor(/^forked$/, { timeoutMs: 15_000 });
   await until(() => (groupOf(perl.child.pid!)?.count === 5 ? true : undefined), 10_000, 'five zombies');
   const script = `mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "${node}" "${ZOMBIES}" --json`;
-  const out = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: plainEnv });
-  if (out.status !== 0 && /mount/.test(out.stderr)) {
+  const out = await run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script], { pid1: false }).finished;
+  if (out.code !== 0 && /mount/.test(out.stderr)) {
     t.pass(`skipped: cannot mount a hidepid /proc here: ${out.stderr.trim()}`);
     return;
   }
-  t.equal(out.status, 0, out.stderr);
+  t.equal(out.code, 0, out.stderr);
   const report = JSON.parse(out.stdout) as CensusReport;
   t.notOk(report.groups.some((g) => g.parent.pid === perl.child.pid), 'root-owned zombies are invisible');
   t.match(report.notes.join('\n'), /hidepid=(2|invisible)/);
@@ -336,10 +336,10 @@ t.test('without the native addon: exit 3, one line naming cause and fix, never "
   mkdirSync(join(tree, 'node_modules'));
   symlinkSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(tree, 'node_modules', 'node-gyp-build'));
   const cli = join(tree, 'dist', 'zombies-cli.js');
-  const run = (args: string[]) => spawnSync(node, [cli, ...args], { env: plainEnv, encoding: 'utf8' });
+  const withoutAddon = (args: string[]) => spawnSync(node, [cli, ...args], { env: plainEnv, encoding: 'utf8' });
 
   for (const args of [['--max', '0'], ['--json'], []]) {
-    const out = run(args);
+    const out = withoutAddon(args);
     t.equal(out.status, 3, `reaper-zombies ${args.join(' ')} exits 3`);
     t.equal(out.stdout, '', 'nothing on stdout (no report, no "healthy")');
     t.equal(out.stderr.trim().split('\n').length, 1, 'one line on stderr', { stderr: out.stderr });
@@ -349,16 +349,16 @@ t.test('without the native addon: exit 3, one line naming cause and fix, never "
 
   mkdirSync(join(tree, 'build', 'Release'), { recursive: true });
   cpSync(join(ROOT, 'build', 'Release', 'reaper.node'), join(tree, 'build', 'Release', 'reaper.node'));
-  const control = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', node, cli, '--max', '0'], { env: plainEnv, encoding: 'utf8' });
-  t.equal(control.status, 0, 'control: with the addon, the same tree reports', { stderr: control.stderr });
+  const control = await run([node, cli, '--max', '0']).finished;
+  t.equal(control.code, 0, 'control: with the addon, the same tree reports', { stderr: control.stderr });
   t.match(control.stdout, /^healthy: 0 zombies/m, 'control: healthy in an empty pid namespace');
 });
 
 t.test('/proc not mounted: exit 3, one line naming cause and fix', async (t) => {
   // An empty tmpfs over /proc, in a private mount namespace: what a chroot without /proc shows.
   const script = `mount -t tmpfs none /proc && exec "${node}" "${ZOMBIES}" --max 0`;
-  const out = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', env: plainEnv });
-  t.equal(out.status, 3, 'exits 3', { stderr: out.stderr });
+  const out = await run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script], { pid1: false }).finished;
+  t.equal(out.code, 3, 'exits 3', { stderr: out.stderr });
   t.equal(out.stdout, '', 'never "healthy"');
   t.equal(out.stderr.trim().split('\n').length, 1, 'one line', { stderr: out.stderr });
   t.match(out.stderr, /\/proc .*mount -t proc proc \/proc/, 'names cause and fix');

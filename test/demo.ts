@@ -4,7 +4,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT } from './fixtures/harness.js';
+import { ROOT } from './harness/index.js';
 
 t.test('npm run demo: zombies without an init, none under reaper, the exit status', async (t) => {
   const { NODE_OPTIONS: _tapLoader, ...env } = process.env; // as a user runs it: no tap loader

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, rmSync, statSync, openSync, readSync, closeSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, fixture, type Finished } from './fixtures/harness.js';
+import { run, fixture, type Finished } from './harness/index.js';
 import { bundle, makeProject } from './fixtures/exit-hook/build.js';
 
 // REAPER_TEST_IMAGE: an image built otherwise (a work tree's dist on top of reaper-test:local).

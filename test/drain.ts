@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fixture, runReaper, requirePid1 } from './fixtures/harness.js';
+import { fixture, runReaper, requirePid1 } from './harness/index.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

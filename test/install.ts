@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
-import { ROOT } from './fixtures/harness.js';
+import { ROOT } from './harness/index.js';
 
 const work = mkdtempSync(join(tmpdir(), 'reaper-install-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));

@@ -3,7 +3,7 @@
 // on. The fault is injected from outside (test/fixtures/fault-reap.cjs wraps
 // the addon so readEvents() throws the first times it is called).
 import t from 'tap';
-import { fixture, REAPER, run, requirePid1 } from './fixtures/harness.js';
+import { fixture, REAPER, run, requirePid1 } from './harness/index.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

@@ -3,7 +3,7 @@
 // release everything the reaper added, errors without a listener become
 // warnings; and reaping without /proc/<pid>/task/<tid>/children.
 import t from 'tap';
-import { childrenOf, fixture, ROOT, run, within, requirePid1 } from './fixtures/harness.js';
+import { childrenOf, fixture, ROOT, run, within, requirePid1 } from './harness/index.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

@@ -5,7 +5,7 @@
 // bundled by esbuild (minified or not), and the orphan it left is reaped.
 import t, { type Test } from 'tap';
 import { readFileSync, rmSync } from 'node:fs';
-import { childrenOf, run, until, within, zombieChildren, requirePid1 } from './fixtures/harness.js';
+import { childrenOf, run, until, within, zombieChildren, requirePid1 } from './harness/index.js';
 import { bundle, makeProject, sourceOf, type Format, type Version } from './fixtures/exit-hook/build.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).

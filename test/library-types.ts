@@ -7,7 +7,7 @@ import ts from 'typescript';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fixture, ROOT, run } from './fixtures/harness.js';
+import { fixture, ROOT, run } from './harness/index.js';
 
 const project = mkdtempSync(join(tmpdir(), 'reaper-types-consumer-'));
 t.teardown(() => rmSync(project, { recursive: true, force: true }));

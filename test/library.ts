@@ -1,7 +1,7 @@
 // Library mode: a Node app that is its own PID 1 reaps its orphans
 // in-process without ever stealing an exit status Node is waiting for.
 import t from 'tap';
-import { childrenOf, fixture, ROOT, run, requirePid1 } from './fixtures/harness.js';
+import { childrenOf, fixture, ROOT, run, requirePid1 } from './harness/index.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, REAPER, run, within, requirePid1 } from './fixtures/harness.js';
+import { ROOT, REAPER, run, within, requirePid1 } from './harness/index.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

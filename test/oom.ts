@@ -7,7 +7,7 @@ import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REAPER, run, until, type Running, requirePid1 } from './fixtures/harness.js';
+import { REAPER, run, until, type Running, requirePid1 } from './harness/index.js';
 import { explainDeath, readMemory, resolveMemoryCgroup, type MemoryCgroup } from '../dist/oom.js';
 import { parseMountinfo } from '../dist/procfs.js';
 

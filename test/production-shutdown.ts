@@ -6,7 +6,7 @@
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { fixture, requirePid1, run, runReaper, until, zombieChildren, REAPER, type Running } from './fixtures/harness.js';
+import { fixture, requirePid1, run, runReaper, until, zombieChildren, REAPER } from './harness/index.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);
@@ -14,7 +14,6 @@ requirePid1(t);
 const node = process.execPath;
 const app = [node, fixture('shutdown-app.js')];
 /** waitFor, failing after 20 s (the line is expected long before). */
-const soon = (r: Running, pattern: RegExp, stream?: 'stdout' | 'stderr') => r.waitFor(pattern, { stream, timeoutMs: 20_000 });
 const termAt = (stdout: string) => Number(/^signal SIGTERM (\d+)$/m.exec(stdout)?.[1]);
 
 t.test('--forward-delay 1s: SIGTERM reaches the app after 1 s, not before; one log line', async (t) => {
@@ -50,7 +49,7 @@ for (const second of ['SIGTERM', 'SIGINT'] as const) {
     t.notMatch(reaper.stdout(), /signal SIGTERM/, 'held so far');
     const sent = Date.now();
     reaper.signal(second);
-    await soon(reaper, /^signal SIGTERM \d+$/);
+    await reaper.waitFor(/^signal SIGTERM \d+$/);
     t.ok(termAt(reaper.stdout()) - sent < 20_000, 'long before the 60 s delay');
     if (second === 'SIGINT') {
       // Both are sent at once; when both are pending in the app, the kernel
@@ -186,9 +185,9 @@ t.test('--orphans terminate: SIGKILL after the grace period', async (t) => {
   const reaper = runReaper(['-v', '--orphans', 'terminate', '--grace', '500ms', '--', 'sh', '-c',
     '(trap "" TERM; sleep 1000 &); echo started; exec sleep 1001']);
   // The scan may see the orphan before its exec of sleep (its command line is still the sh -c one then), so the name is not asserted here.
-  const [, pid] = await soon(reaper, /orphan pid (\d+) \(.*\) was re-parented to reaper while the app runs: sent SIGTERM, SIGKILL in 500ms/, 'stderr');
-  await soon(reaper, new RegExp(`orphan pid ${pid} \\(.*\\) outlived the grace period of 500ms: sent SIGKILL`), 'stderr');
-  await soon(reaper, new RegExp(`reaped orphan pid ${pid} \\(sleep\\): was killed by SIGKILL`), 'stderr');
+  const [, pid] = await reaper.waitFor(/orphan pid (\d+) \(.*\) was re-parented to reaper while the app runs: sent SIGTERM, SIGKILL in 500ms/, 'stderr');
+  await reaper.waitFor(new RegExp(`orphan pid ${pid} \\(.*\\) outlived the grace period of 500ms: sent SIGKILL`), 'stderr');
+  await reaper.waitFor(new RegExp(`reaped orphan pid ${pid} \\(sleep\\): was killed by SIGKILL`), 'stderr');
   reaper.signal('SIGTERM');
   t.equal((await reaper.finished).code, 143, 'the app (sleep 1001) was never touched by the policy: SIGTERM ended it');
 });

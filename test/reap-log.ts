@@ -3,7 +3,7 @@
 // gives event "reap" lines. Two orphans: orphan-code.sh exits with code 7,
 // orphan-kill.sh is killed by SIGUSR1 (their comm is the script's name).
 import t, { type Test } from 'tap';
-import { fixture, runReaper, teardown, requirePid1 } from './fixtures/harness.js';
+import { childrenOf, fixture, runReaper, teardown, until, requirePid1 } from './harness/index.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);
@@ -95,17 +95,9 @@ t.test('negative control: no reap lines at the default verbosity, or with -q -w'
     const reaper = runReaper([...args, '--', SPAWN]);
     teardown(t, reaper);
     await reaper.waitFor(/^spawned$/, { timeoutMs: 15_000 });
-    // The orphans are gone once nothing but reaper and the app is left in the
-    // namespace: poll /proc through the init's children (deadline, no bare sleep).
+    // The orphans are gone once nothing but the app is left below reaper.
     const init = reaper.initPid();
-    const deadline = Date.now() + 10_000;
-    const { readFileSync } = await import('node:fs');
-    for (;;) {
-      const children = readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(' ').filter(Boolean);
-      if (children.length === 1) break;
-      if (Date.now() > deadline) throw new Error(`orphans still running: ${children.join(' ')}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await until(() => childrenOf(init).length === 1, 10_000, 'the orphans exited and were reaped');
     reaper.signal('SIGTERM');
     const done = await reaper.finished;
     t.equal(done.code, 143);

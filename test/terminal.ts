@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { childrenOf, fixture, until, within, REAPER } from './fixtures/harness.js';
+import { childrenOf, fixture, until, within, REAPER } from './harness/index.js';
 
 const node = process.execPath;
 const PROMPT = 'PROMPT> $';

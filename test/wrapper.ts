@@ -2,7 +2,7 @@
 // subreaper: exit status, reaping, signal forwarding, exec failures, stdio.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { fixture, run, runReaper, until, zombieChildren, REAPER, requirePid1 } from './fixtures/harness.js';
+import { fixture, run, runReaper, until, zombieChildren, REAPER, requirePid1 } from './harness/index.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);
@@ -189,10 +189,10 @@ t.test('exec failures: 127 not found, 126 not executable, with one clear line', 
 
 t.test('the child gets stdin, stdout, stderr, default signals, env and cwd', async (t) => {
   const script = 'read line; echo "in=$line"; echo "to-stderr" >&2; echo "cwd=$(pwd)"; echo "env=$FOO"; grep -E "^Sig(Ign|Blk)" /proc/self/status';
-  const result = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', node, REAPER, '--', 'sh', '-c', script], {
-    input: 'hello\n', cwd: '/tmp', env: { ...process.env, FOO: 'bar' }, encoding: 'utf8',
-  });
-  t.equal(result.status, 0);
+  const reaper = runReaper(['--', 'sh', '-c', script], { stdin: 'pipe', cwd: '/tmp', env: { FOO: 'bar' } });
+  reaper.child.stdin!.end('hello\n');
+  const result = await reaper.finished;
+  t.equal(result.code, 0);
   t.match(result.stdout, /^in=hello$/m);
   t.match(result.stdout, /^cwd=\/tmp$/m);
   t.match(result.stdout, /^env=bar$/m);

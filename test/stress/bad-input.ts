@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseInvocation } from '../../dist/args.js';
 import { UsageError } from '../../dist/errors.js';
-import { REAPER, run, within, requirePid1 } from '../fixtures/harness.js';
-import { reaperArgv, record } from './fixtures/common.js';
+import { REAPER, run, within, requirePid1 } from '../harness/index.js';
+import { reaperArgv, record } from '../harness/stress.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

@@ -9,8 +9,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSignal } from '../../dist/signals.js';
-import { REAPER, requirePid1, run, teardown, within } from '../fixtures/harness.js';
-import { STRESS_FIXTURES, helper } from './fixtures/common.js';
+import { REAPER, requirePid1, run, teardown, within } from '../harness/index.js';
+import { STRESS_FIXTURES, helper } from '../harness/stress.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

@@ -5,8 +5,8 @@ import t from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REAPER, fixture, run, zombieChildren, teardown, until, within, requirePid1 } from '../fixtures/harness.js';
-import { helper, KEEP_NODE_OPTIONS, reaperArgv, record } from './fixtures/common.js';
+import { REAPER, fixture, run, zombieChildren, teardown, until, within, requirePid1 } from '../harness/index.js';
+import { helper, KEEP_NODE_OPTIONS, reaperArgv, record } from '../harness/stress.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

@@ -5,8 +5,8 @@
 // printed "could not start: EMFILE ... read /proc/<pid>/stat" and exited 1
 // with the app already running.
 import t from 'tap';
-import { run, teardown, within, requirePid1 } from '../fixtures/harness.js';
-import { reaperArgv, record } from './fixtures/common.js';
+import { run, teardown, within, requirePid1 } from '../harness/index.js';
+import { reaperArgv, record } from '../harness/stress.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

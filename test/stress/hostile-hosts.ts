@@ -9,8 +9,8 @@ import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { REAPER, ROOT, childrenOf, fixture, run, type Running, teardown, within, requirePid1 } from '../fixtures/harness.js';
-import { helper, record } from './fixtures/common.js';
+import { REAPER, ROOT, childrenOf, fixture, run, type Running, teardown, within, requirePid1 } from '../harness/index.js';
+import { helper, record } from '../harness/stress.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

@@ -4,9 +4,9 @@
 // what it retains, outside V8's young generation (see below).
 import t from 'tap';
 import { performance } from 'node:perf_hooks';
-import { run, zombieChildren, childrenOf, fixture, teardown, until, within, requirePid1 } from '../fixtures/harness.js';
+import { run, zombieChildren, childrenOf, fixture, teardown, until, within, requirePid1 } from '../harness/index.js';
 import { join } from 'node:path';
-import { helper, reaperArgv, record, statusKb, STRESS_FIXTURES } from './fixtures/common.js';
+import { helper, reaperArgv, record, statusKb, STRESS_FIXTURES } from '../harness/stress.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

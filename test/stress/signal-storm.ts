@@ -4,8 +4,8 @@
 // signals are a pending bit, not a queue: repeats of one coalesce (in reaper
 // and again in the child), so only "at least one of each" is asserted.
 import t from 'tap';
-import { run, teardown, within, requirePid1 } from '../fixtures/harness.js';
-import { helper, reaperArgv, record } from './fixtures/common.js';
+import { run, teardown, within, requirePid1 } from '../harness/index.js';
+import { helper, reaperArgv, record } from '../harness/stress.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

@@ -3,8 +3,11 @@
 // /proc start-time check that failed silently, and reaper waited for ever
 // with an app that ignores SIGTERM.
 import t from 'tap';
-import { run, teardown, within } from '../fixtures/harness.js';
-import { reaperArgv } from './fixtures/common.js';
+import { requirePid1, run, teardown, within } from '../harness/index.js';
+import { reaperArgv } from '../harness/stress.js';
+
+// unshare --pid (and the mount namespace whose /proc it unmounts): skipped, with the reason, where it cannot run.
+requirePid1(t);
 
 t.test('--stop-timeout kills the app through its pidfd when /proc is not mounted', async (t) => {
   // The app ignores SIGTERM, then asks reaper (its PID 1) to stop it.
