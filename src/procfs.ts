@@ -145,9 +145,12 @@ export function childrenOf(pid: number, tid = pid): number[] {
   return text.split(' ').filter(Boolean).map(Number);
 }
 
-/** A process's children: every thread's (a child belongs to the thread that forked or adopted it). */
+/**
+ * A process's children: every thread's (a child belongs to the thread that
+ * forked or adopted it). Throws when its task list cannot be read (no /proc).
+ */
 export function allChildrenOf(pid: number): number[] {
-  return threadsOf(pid).flatMap((tid) => childrenOf(pid, tid));
+  return readdirSync(`/proc/${pid}/task`).flatMap((tid) => childrenOf(pid, Number(tid)));
 }
 
 /** A process's thread ids; [] when it is gone. */
