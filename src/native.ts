@@ -69,8 +69,9 @@ export interface NativeBinding {
   signalMainChild(signal: number): boolean;
   /** Library mode: reaps pid if it is a zombie child of ours. */
   reapPid(pid: number, describe: boolean): NativeExit | null;
-  /** Read through src/procfs.ts, the one reader of /proc. */
+  // The /proc readers below are called by src/procfs.ts only, the one reader of /proc.
   procStat(pid: number): NativeProcStat | null;
+  readChildren(tgid: number, tid: number): number[];
   ownedProcessPids(): number[];
   /**
    * False when the drain has nothing to do: as PID 1 (wholeNamespace) no other
