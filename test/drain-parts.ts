@@ -123,7 +123,7 @@ t.test('unnamed: one kill() target; the drain signal and SIGCONT once, then prob
   const { log, lines } = recordingLog();
   const calls: string[] = [];
   let alive = true;
-  const strategy = new UnnamedScope('group-unnamed', { signal: SIGTERM, log, appPid: 42 }, (target, signal) => {
+  const strategy: ScopeStrategy = new UnnamedScope('group-unnamed', { signal: SIGTERM, log, appPid: 42 }, (target, signal) => {
     calls.push(`${target}:${signal}`);
     return alive;
   });
