@@ -16,8 +16,8 @@ export interface PinnedProcess {
 }
 
 /** The identity of a process across pid reuse. */
-export function processKey(process: PinnedProcess): string {
-  return `${process.pid}:${process.startTicks}`;
+export function processKey(target: PinnedProcess): string {
+  return `${target.pid}:${target.startTicks}`;
 }
 
 export interface PinnedSignallerOptions<T extends PinnedProcess> {
