@@ -35,8 +35,16 @@ function cleanEnv(path: string): NodeJS.ProcessEnv {
   return env;
 }
 
+const ENV = realpathSync(spawnSync('sh', ['-c', 'command -v env'], { encoding: 'utf8' }).stdout.trim());
+
 function sh(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }) {
-  const result = spawnSync(command, args, { encoding: 'utf8', timeout: options.timeout ?? 300_000, cwd: options.cwd, env: options.env ?? process.env });
+  // tap's process-info hook adds its loader to NODE_OPTIONS of every child this file spawns:
+  // `env -u` takes it out again; then the run's own NODE_OPTIONS, if any, is put back. So each
+  // command sees exactly the NODE_OPTIONS a user would have set.
+  const { NODE_OPTIONS, ...env } = options.env ?? process.env;
+  const argv = ['-u', 'NODE_OPTIONS', ...(NODE_OPTIONS === undefined ? [] : [`NODE_OPTIONS=${NODE_OPTIONS}`]), command, ...args];
+  // SIGKILL at the timeout: unshare ignores SIGTERM while it waits (--kill-child then ends its PID 1).
+  const result = spawnSync(ENV, argv, { encoding: 'utf8', timeout: options.timeout ?? 300_000, killSignal: 'SIGKILL', cwd: options.cwd, env });
   return { code: result.status, signal: result.signal, stdout: result.stdout ?? '', stderr: result.stderr ?? '', error: result.error };
 }
 
@@ -268,13 +276,13 @@ t.test('every install path links a bin that is the full reaper, with no install 
   const npm12 = registryTool('npm12', 'npm@12', 'npm');
   const pnpm10 = registryTool('pnpm10', 'pnpm@10', 'pnpm');
   const common = ['--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock'];
-  const installs: Record<string, () => Installed> = {
-    'npm 11': () => installInto(t, 'npm11', minimalPath('m-npm11'), ['npm', 'install', ...common]),
-    'npm 12': () => installInto(t, 'npm12', minimalPath('m-npm12', { npm: npm12 }), ['npm', 'install', ...common]),
-    'npm --ignore-scripts': () => installInto(t, 'ignore-scripts', minimalPath('m-ignore'), ['npm', 'install', '--ignore-scripts', ...common]),
-    'pnpm 10': () => installInto(t, 'pnpm10', minimalPath('m-pnpm10', { pnpm: pnpm10, dirname: 'dirname', sed: 'sed', uname: 'uname' }),
+  const installs: Record<string, (t: Test) => Installed> = {
+    'npm 11': (t) => installInto(t, 'npm11', minimalPath('m-npm11'), ['npm', 'install', ...common]),
+    'npm 12': (t) => installInto(t, 'npm12', minimalPath('m-npm12', { npm: npm12 }), ['npm', 'install', ...common]),
+    'npm --ignore-scripts': (t) => installInto(t, 'ignore-scripts', minimalPath('m-ignore'), ['npm', 'install', '--ignore-scripts', ...common]),
+    'pnpm 10': (t) => installInto(t, 'pnpm10', minimalPath('m-pnpm10', { pnpm: pnpm10, dirname: 'dirname', sed: 'sed', uname: 'uname' }),
       ['pnpm', 'add', '--store-dir', join(work, 'pnpm-store')]),
-    'npm 12 exec (npx)': () => {
+    'npm 12 exec (npx)': (t) => {
       // A one-off: npm exec installs into its cache; the bins it runs are there.
       const path = minimalPath('m-npx', { npm: npm12 });
       const cache = join(work, 'npx-cache');
@@ -288,7 +296,7 @@ t.test('every install path links a bin that is the full reaper, with no install 
   };
   for (const [name, install] of Object.entries(installs)) {
     await t.test(name, async (t) => {
-      const installed = install();
+      const installed = install(t);
       t.notOk(existsSync(join(installed.pkg, 'build')), 'nothing was compiled: no build/');
       checkInstall(t, installed);
     });
