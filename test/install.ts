@@ -244,6 +244,10 @@ function checkInstall(t: Test, installed: Installed) {
   const zero = runIn(installed, [bin('reaper'), '--', 'sh', '-c', 'exit 0']);
   t.equal(zero.code, 0, "and -- sh -c 'exit 0' exits 0 (the status is the app's)", { stderr: zero.stderr });
 
+  const appEnv = runIn(installed, [bin('reaper'), '--', 'env']);
+  t.match(appEnv.stdout, /^PATH=/m, "the app's environment");
+  t.notMatch(appEnv.stdout, /__REAPER/, "holds nothing of reaper's (the name the sh bin passed is taken out)");
+
   const inspected = runIn(installed, [bin('reaper'), '--', ...APP_INSPECTOR], { NODE_OPTIONS: '--inspect=127.0.0.1:0' });
   t.match(inspected.stdout, /^ws:\/\/127\.0\.0\.1:\d+\//, "NODE_OPTIONS=--inspect: the app's inspector", { stderr: inspected.stderr });
   t.equal(inspected.stderr.match(/Debugger listening/g)?.length, 1, 'exactly one "Debugger listening" line', { stderr: inspected.stderr });
@@ -319,6 +323,8 @@ t.test('every install path links a bin that is the full reaper, with no install 
     t.equal(ignoresTTOU(bare.stdout), true, 'and without reaper the app does ignore it (the parent is right)');
     const census = runIn(installed, [...shaped('zombies-cli.cjs'), '--max', '1000000'], { NODE_OPTIONS: '--inspect=127.0.0.1:0' });
     t.match(census.stderr, /Debugger listening/, 'control: the census with NODE_OPTIONS applied opens an inspector', { stderr: census.stderr });
+    const named = runIn(installed, ['node', join(installed.pkg, 'dist', 'cli.cjs'), '--', 'env'], { __REAPER_ARGV0: 'reaper' });
+    t.match(named.stdout, /^__REAPER_ARGV0=reaper$/m, 'control: where the launcher does not take the name out, the app sees it');
     const status = runIn(installed, [join(installed.pkg, 'bin', 'reaper'), '--', 'sh', '-c', 'exit 7']);
     t.equal(status.code, 7, 'bin/reaper passes a different status on as well');
   });
