@@ -25,14 +25,14 @@
     },
     {
       "target_name": "reaper-launcher",
-      "comment": "reaper's bin (native/launcher.c): copied over bin/reaper at install (bin/install.cjs)",
+      "comment": "reaper's launcher (native/launcher.c), which bin/reaper execs: static, so one file per architecture runs on glibc and musl alike (it uses no NSS)",
       "conditions": [
         ["OS=='linux'", {
           "type": "executable",
           "sources": ["native/launcher.c", "native/launch.c"],
           "defines": ["_GNU_SOURCE", "_FORTIFY_SOURCE=2"],
           "cflags_c": ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-fstack-protector-strong"],
-          "ldflags": ["-Wl,-z,relro,-z,now"]
+          "ldflags": ["-static", "-Wl,-z,relro,-z,now"]
         }, {
           "type": "none"
         }]

@@ -4,7 +4,7 @@
 // by hand). BENCH_QUICK=1: one short repetition, written to bench/out/ only.
 // Method: /work/shared/research/baseline.md (same tests, same helpers' ideas).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,7 +37,7 @@ const INITS = [
   { name: 'tini', argv: ['tini', '--'], package: 'tini' },
   { name: 'dumb-init', argv: ['dumb-init'], package: 'dumb-init' },
   { name: 'catatonit', argv: ['catatonit', '--'], package: 'catatonit' },
-  // The bin users run: the native launcher (bin/install.cjs installs it as node_modules/.bin/reaper).
+  // The native launcher, which every install's bin execs (installPaths: those bins themselves).
   { name: 'reaper', argv: [join(ROOT, 'build', 'Release', 'reaper-launcher'), '--'] },
 ];
 const ANCHORS = INITS.filter((init) => init.package).map((init) => init.name);
@@ -105,7 +105,49 @@ const add = (metric, who, value, rep) => {
   }
 };
 
-function startupRound(rep) {
+/**
+ * Each install path's bin as users get it: a tarball of this tree, its prebuilds this
+ * build's launcher and addon (as prepack makes them), installed with no install script by
+ * npm (a link to the sh bin: npm 11, 12 and --ignore-scripts link the same) and by pnpm 10
+ * from the registry (its shell shim runs the sh bin; skipped, with a note, when pnpm cannot
+ * be fetched); and node on the bundle by hand (no launcher: it starts node again only when
+ * NODE_OPTIONS is set, which it is not here). Each bin's first run makes its code cache,
+ * as a user's first start does.
+ */
+function installPaths() {
+  const dir = join(OUT, 'install-paths');
+  rmSync(dir, { recursive: true, force: true });
+  const pkg = join(dir, 'package');
+  const prebuilds = join(pkg, 'prebuilds', `linux-${process.arch}`);
+  mkdirSync(prebuilds, { recursive: true });
+  for (const name of ['package.json', 'bin', 'dist', 'LICENSE']) cpSync(join(ROOT, name), join(pkg, name), { recursive: true, filter: (path) => !path.endsWith('.cache') });
+  copyFileSync(join(ROOT, 'build', 'Release', 'reaper-launcher'), join(prebuilds, 'reaper-launcher'));
+  copyFileSync(join(ROOT, 'build', 'Release', 'reaper.node'), join(prebuilds, 'reaper.glibc.node'));
+  const quiet = { stdio: ['ignore', 'ignore', 'inherit'] };
+  execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], { cwd: pkg, ...quiet });
+  const tarball = join(dir, readdirSync(dir).find((name) => name.endsWith('.tgz')));
+  const project = (name) => {
+    const path = join(dir, name);
+    mkdirSync(path);
+    writeFileSync(join(path, 'package.json'), '{ "name": "bench-app", "version": "1.0.0", "private": true }\n');
+    return path;
+  };
+  const npm = project('npm');
+  execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', '--no-package-lock', tarball], { cwd: npm, ...quiet });
+  const paths = [{ name: 'npm bin', what: 'node_modules/.bin/reaper: npm\'s link to the sh bin, which execs the launcher', argv: [join(npm, 'node_modules', '.bin', 'reaper'), '--'] }];
+  const pnpm = project('pnpm');
+  try {
+    execFileSync('npx', ['--yes', 'pnpm@10', 'add', '--store-dir', join(dir, 'pnpm-store'), tarball], { cwd: pnpm, ...quiet });
+    paths.push({ name: 'pnpm bin', what: 'node_modules/.bin/reaper: pnpm\'s shell shim, then the sh bin, then the launcher', argv: [join(pnpm, 'node_modules', '.bin', 'reaper'), '--'] });
+  } catch (error) {
+    log(`pnpm 10 could not install the tarball (${error.message.split('\n')[0]}): no pnpm row`);
+  }
+  paths.push({ name: 'node on the bundle', what: '`node node_modules/reaper-init/dist/cli.cjs`: no launcher', argv: [process.execPath, join(npm, 'node_modules', 'reaper-init', 'dist', 'cli.cjs'), '--'] });
+  for (const path of paths) spawnSync(path.argv[0], [...path.argv.slice(1), 'true']);
+  return paths;
+}
+
+function startupRound(rep, paths) {
   const trueBin = which('true');
   const pair = (who, argv) => {
     const withInit = timedPid1(argv);
@@ -118,7 +160,7 @@ function startupRound(rep) {
   };
   for (let round = 0; round < config.startupPairs; round++) {
     // node -e 0 takes its turn among the inits, so no one is always first.
-    for (const init of rotate([...INITS, { name: 'node', argv: [process.execPath, '-e', '0'] }], rep + round)) {
+    for (const init of rotate([...INITS, ...paths, { name: 'node', argv: [process.execPath, '-e', '0'] }], rep + round)) {
       pair(init.name, init.name === 'node' ? init.argv : [...init.argv, trueBin]);
     }
   }
@@ -296,13 +338,15 @@ async function main() {
   for (const built of ['dist/cli.cjs', 'build/Release/reaper-launcher']) {
     if (!existsSync(join(ROOT, built))) throw new Error(`${built} is missing: npm run build first`);
   }
-  // What the install step does (bin/install.cjs): V8's code cache for the bundle, as installs have it.
+  // V8's code cache for the bundle, as a first run makes it where dist/ is writable.
   spawnSync(INITS.find((init) => init.name === 'reaper').argv[0], ['--', process.execPath, '-e', '0'],
     { env: { ...process.env, REAPER_CODE_CACHE: 'write' }, stdio: 'inherit' });
+  log('install paths: packing this tree and installing it with npm and pnpm');
+  const paths = installPaths();
 
   for (let rep = 0; rep < config.reps; rep++) {
     log(`repetition ${rep + 1}/${config.reps}: startup`);
-    startupRound(rep);
+    startupRound(rep, paths);
     for (const init of rotate(INITS, rep)) {
       log(`repetition ${rep + 1}/${config.reps}: ${init.name}`);
       await initSession(init, rep);
@@ -317,7 +361,7 @@ async function main() {
   log('library mode: reap pass cost');
   const library = libraryPass();
 
-  const env = { ...environment(loadStart), nodeEnvRemoved, loadEnd: loadavg(), minutes: ((Date.now() - started) / 60000).toFixed(1), quick: QUICK, config };
+  const env = { ...environment(loadStart), nodeEnvRemoved, installPaths: paths.map(({ name, what }) => ({ name, what })), loadEnd: loadavg(), minutes: ((Date.now() - started) / 60000).toFixed(1), quick: QUICK, config };
   const results = evaluate(samples, perRep, ANCHORS);
   const markdown = formatReport(results, library, env, samples);
   const target = QUICK && process.env.BENCH_WRITE !== '1' ? join(OUT, 'BENCHMARKS.md') : join(ROOT, 'BENCHMARKS.md');

@@ -3,8 +3,17 @@
  * NODE_OPTIONS and its kin reach the app and never PID 1 (see launch.h). It
  * also records the signal dispositions and mask its parent gave, which Node
  * resets before any JavaScript runs, so reaper can hand them to the app as
- * tini does. It replaces the #!/usr/bin/env node stub at install time
- * (bin/install.cjs); it is also dockerd's --init-path program.
+ * tini does. It is built static (binding.gyp), so one file per architecture
+ * runs on glibc and musl alike; the package ships it as
+ * prebuilds/linux-<arch>/reaper-launcher. The bin every package manager links
+ * (bin/reaper, a POSIX sh script) execs it with no install step; it is also
+ * dockerd's --init-path program, bind-mounted into images that have no shell.
+ *
+ *   name:   the name reaper was called by picks reaper-zombies (below) and
+ *           tini's or dumb-init's defaults (src/cli.ts). The sh bin cannot set
+ *           argv[0] (dash has no exec -a), so it passes its $0 in
+ *           $__REAPER_ARGV0, which is taken out of the environment here: no
+ *           process after the launcher sees it. Otherwise argv[0].
  *
  *   node:   the first "node" on PATH (what #!/usr/bin/env node runs), then
  *           /nodejs/bin/node (distroless images keep it there, off PATH);
@@ -76,8 +85,14 @@ static int find_cli(const char* argv0, const char* entry, char* out, size_t size
   return 0;
 }
 
+#define CALLED_AS "__REAPER_ARGV0"
+
 int main(int argc, char** argv) {
   const char* argv0 = argc > 0 ? argv[0] : "reaper";
+  /* The sh bin's $0 (see above), copied before it leaves the environment. */
+  const char* called_as = getenv(CALLED_AS);
+  called_as = called_as && *called_as ? strdup(called_as) : argv0;
+  unsetenv(CALLED_AS);
 
   /* What the parent gave: read before anything can change it. */
   uint64_t ignored = 0, blocked = 0;
@@ -89,7 +104,7 @@ int main(int argc, char** argv) {
     if (sigismember(&mask, s) == 1) blocked |= 1ULL << (s - 1);
   }
 
-  const char* name = strrchr(argv0, '/') ? strrchr(argv0, '/') + 1 : argv0;
+  const char* name = strrchr(called_as, '/') ? strrchr(called_as, '/') + 1 : called_as;
   const char* entry = strcmp(name, "reaper-zombies") == 0 ? "zombies-cli.cjs" : "cli.cjs";
   char found[PATH_MAX], cli[PATH_MAX];
   if (!find_cli(argv0, entry, found, sizeof found)) {
@@ -116,7 +131,7 @@ int main(int argc, char** argv) {
   }
 
   char** args = calloc((size_t)argc + 2, sizeof *args);
-  char** env = reaper_hidden_environment(environ, &ignored, &blocked, argv0);
+  char** env = called_as ? reaper_hidden_environment(environ, &ignored, &blocked, called_as) : NULL;
   if (!args || !env) {
     fprintf(stderr, "reaper: out of memory while starting node\n");
     return 1;

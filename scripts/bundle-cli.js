@@ -4,15 +4,22 @@
 // pool and cost ~25 ms per start; one require()d file does neither. PID 1
 // runs for the container's whole life, so its threads and memory count.
 //
-// The loader runs the bundle with V8's code cache when the install step has
-// made one with this Node (dist/cli-main.<hash>.cache, written by
-// `REAPER_CODE_CACHE=write reaper -- true`): compiling the bundle's functions
-// is ~2.5 ms of reaper's start that the cache takes off. The cache is named by
-// a hash of the bundle the loader was written with, so a cache of another
-// bundle never matches; one of another V8 (or other V8 flags) V8 rejects: the
-// bundle is then compiled as usual. The loader uses nothing but node:fs and
-// node:vm: every builtin module a start loads for the first time costs PID 1
-// ~0.1-0.3 ms (node:module, node:path, node:url are not needed here).
+// The loader runs the bundle with V8's code cache when one was made with this
+// V8 (dist/cli-main.<hash>.<v8>.cache): compiling the bundle's functions is
+// ~3 ms of reaper's ~30 ms start that the cache takes off. No install step
+// makes it (npm 12, pnpm and --ignore-scripts run none): the first run that
+// finds no usable cache writes one as it exits, when the run's functions are
+// compiled, if dist/ is writable; where it is not (a read-only image layer, a
+// package owned by another user) nothing is written and nothing fails. An
+// image can make it at build time: RUN node_modules/.bin/reaper -- true.
+// REAPER_CODE_CACHE=write writes it even over a usable one. The cache is
+// named by a hash of the bundle the loader was written with, so a cache of
+// another bundle never matches, and by V8's version, so Node versions sharing
+// one install keep one each; one made with other V8 flags V8 rejects: the
+// bundle is then compiled as usual and the cache made again. The loader uses
+// nothing but node:fs and node:vm: every builtin module a start loads for the
+// first time costs PID 1 ~0.1-0.3 ms (node:module, node:path, node:url are
+// not needed here).
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,9 +58,9 @@ const loader = `#!/usr/bin/env node
 // reaper's CLI: runs dist/cli-main.cjs, with V8's code cache when there is one
 // for it (see scripts/bundle-cli.js).
 'use strict';
-const { readFileSync, renameSync, writeFileSync } = require('node:fs');
+const { accessSync, constants, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const file = __dirname + '/cli-main.cjs';
-const cacheFile = __dirname + '/cli-main.${hash}.cache';
+const cacheFile = __dirname + '/cli-main.${hash}.' + process.versions.v8 + '.cache';
 let cachedData;
 try {
   cachedData = readFileSync(cacheFile);
@@ -61,11 +68,18 @@ try {
 // The wrapper require() puts around a CommonJS module (node:module's wrap).
 const wrapped = '(function (exports, require, module, __filename, __dirname) { ' + readFileSync(file, 'utf8') + '\\n});';
 const script = new (require('node:vm').Script)(wrapped, { filename: file, cachedData });
-if (process.env.REAPER_CODE_CACHE === 'write') {
+if (!cachedData || script.cachedDataRejected || process.env.REAPER_CODE_CACHE === 'write') {
   // Called by the CLI just before it exits, when the run's functions are compiled.
   globalThis[Symbol.for('reaper.writeCodeCache')] = () => {
-    writeFileSync(cacheFile + '.tmp', script.createCachedData());
-    renameSync(cacheFile + '.tmp', cacheFile);
+    const temporary = cacheFile + '.' + process.pid;
+    try {
+      accessSync(__dirname, constants.W_OK);
+      writeFileSync(temporary, script.createCachedData());
+      renameSync(temporary, cacheFile);
+    } catch {
+      // Read-only, full or raced: the next start compiles as this one did.
+      rmSync(temporary, { force: true });
+    }
   };
 }
 script.runInThisContext()(exports, require, module, file, __dirname);

@@ -2,11 +2,14 @@
 # scripts/docker-up.sh: make a real container engine ready for test/docker.ts.
 #
 #  1. installs docker.io (and busybox-static for the image) with apt when missing;
-#  2. starts dockerd by hand (no systemd here) with no bridge, no iptables, no
+#  2. builds reaper (addon + TypeScript) and packs it (prepack: the glibc prebuilds,
+#     scripts/prebuilds.sh), and installs the tarball on the host as docker/README.md's
+#     --init-path recipe has it ($STATE/host, no install script run);
+#  3. starts dockerd by hand (no systemd here) with no bridge, no iptables, no
 #     forwarding or masquerading: containers run with --network=none only. Its
-#     --init-path is docker/reaper-docker-init, so `docker run --init` runs reaper.
+#     --init-path is that install's static launcher (prebuilds/linux-<arch>/reaper-launcher),
+#     so `docker run --init` runs reaper as the recipe gives it to users.
 #     The log goes to $STATE/dockerd.log; we wait (bounded) until `docker info` answers;
-#  3. builds reaper (addon + TypeScript) and packs it (prepack: the glibc prebuilds, scripts/prebuilds.sh);
 #  4. imports reaper-node:local, a rootfs made from this host's own node, its ldd
 #     libraries and busybox-static (no registry is ever contacted), and builds
 #     reaper-test:local from test/fixtures/docker/Dockerfile.test, which COPYs the
@@ -59,11 +62,22 @@ rm -f "$STATE"/reaper-*.tgz
 npm pack --silent --pack-destination "$STATE" >"$STATE/pack.log" 2>&1 || { tail -n 30 "$STATE/pack.log" >&2; die "npm pack failed"; }
 TARBALL=$(ls "$STATE"/reaper-*.tgz)
 tar -tzf "$TARBALL" >"$STATE/pack-files.txt"; grep -q "prebuilds/linux-" "$STATE/pack-files.txt" || die "$TARBALL has no prebuilds/"
+# The --init-path recipe (docker/README.md): the package installed on the host, its launcher
+# for this machine. --ignore-scripts, as npm 12 and pnpm install it by default.
+HOST=$STATE/host
+rm -rf "$HOST" && mkdir -p "$HOST"
+printf '{ "name": "reaper-docker-host", "version": "1.0.0", "private": true }\n' >"$HOST/package.json"
+(cd "$HOST" && npm install --ignore-scripts --omit=dev --no-audit --no-fund --prefer-offline --no-package-lock "$TARBALL" >"$STATE/host-install.log" 2>&1) \
+  || { tail -n 30 "$STATE/host-install.log" >&2; die "npm install of the tarball on the host failed (log: $STATE/host-install.log)"; }
+INIT=$HOST/node_modules/reaper-init/prebuilds/linux-$(node -p process.arch)/reaper-launcher
+"$INIT" --version >/dev/null || die "$INIT --version failed: dockerd could not name reaper's version"
 
 # --- 3. dockerd ------------------------------------------------------------
 running_pid() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null && cat "$PIDFILE"; }
 if pid=$(running_pid); then
   say "reusing dockerd pid $pid"
+  [ "$(docker info --format '{{.InitBinary}}' 2>/dev/null)" = "$INIT" ] \
+    || say "warning: that dockerd's --init-path is not $INIT; run scripts/docker-down.sh, then this script again"
 elif docker info >/dev/null 2>&1; then
   say "warning: a dockerd not started by this script answers on $SOCKET; using it (docker run --init may not be reaper)"
 else
@@ -73,7 +87,7 @@ else
     --host="unix://$SOCKET" \
     --pidfile=/var/run/docker.pid \
     --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --init-path="$ROOT/docker/reaper-docker-init" \
+    --init-path="$INIT" \
     </dev/null >>"$LOG" 2>&1 &
   echo $! >"$PIDFILE"
   until docker info >/dev/null 2>&1; do
@@ -112,7 +126,7 @@ tar -C "$ROOTFS" -c . | docker import \
 CONTEXT=$STATE/context
 rm -rf "$CONTEXT"
 mkdir -p "$CONTEXT/app"
-# Install the packed reaper as a user would, with no compiler on PATH: the prebuild must do.
+# Install the packed reaper as a user would (npm 12 and pnpm run no install script): the prebuild must do.
 printf '{ "name": "reaper-test-app", "version": "1.0.0", "private": true }\n' >"$CONTEXT/app/package.json"
 say "installing $(basename "$TARBALL") into the test image's /app"
 (cd "$CONTEXT/app" && npm install --omit=dev --no-audit --no-fund --prefer-offline --no-package-lock "$TARBALL" >"$STATE/install.log" 2>&1) \

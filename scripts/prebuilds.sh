@@ -56,8 +56,8 @@ SCRATCH=${REAPER_PREBUILD_SCRATCH:-$(mktemp -d /tmp/reaper-prebuilds.XXXXXX)}
 ARTIFACTS=(reaper.glibc.node reaper-launcher)
 build_artifacts() { # arch cross-prefix
   build_addon "$@"
-  # The launcher (native/launcher.c, binding.gyp's second target) comes out of the same
-  # build; bin/install.cjs puts it in place of the bin/reaper stub at install.
+  # The launcher (native/launcher.c, binding.gyp's second target, linked static) comes out
+  # of the same build; bin/reaper execs it from here, with no install step.
   "$(command -v "${2}strip")" -o "$ROOT/prebuilds/linux-$1/reaper-launcher" "$SCRATCH/$1/build/Release/reaper-launcher"
 }
 
@@ -114,30 +114,33 @@ check() { # arch
     [ "$(head -c 4 "$file" | od -An -c | tr -d ' ')" = '177ELF' ] && [ "$machine" = "${ELF_MACHINE[$arch]}" ] \
       || { rm -rf "$ROOT/prebuilds/linux-$arch"; die "prebuilds/linux-$arch/$name is not a linux-$arch ELF file (machine ${machine:-?}, want ${ELF_MACHINE[$arch]}); removed it"; }
   done
+  # Static: no program interpreter (ld-linux), so it runs where glibc is absent (Alpine, distroless/static).
+  ! readelf -l "$ROOT/prebuilds/linux-$arch/reaper-launcher" | grep -q INTERP \
+    || { rm -rf "$ROOT/prebuilds/linux-$arch"; die "prebuilds/linux-$arch/reaper-launcher is dynamically linked (it must be static); removed it"; }
 }
 
 # Runs reaper as an install from the tarball has it: a package tree with bin/, dist/ and
-# prebuilds/ only (no build/), the launcher in place of the bin/reaper stub (bin/install.cjs
-# does that), as PID 1 of a new pid namespace: launcher -> node -> dist/cli.cjs -> addon.
+# prebuilds/ only (no build/, no install step), as PID 1 of a new pid namespace:
+# bin/reaper (sh) -> launcher -> node -> dist/cli.cjs -> addon.
 verify() { # arch
-  local arch=$1 tree=$SCRATCH/package-$1 out code run=()
+  local arch=$1 tree=$SCRATCH/package-$1 out code
   [ -f "$ROOT/dist/cli.cjs" ] || die "dist/cli.cjs missing: npm run build:ts first"
   rm -rf "$tree" && mkdir -p "$tree/node_modules"
   cp -r "$ROOT/package.json" "$ROOT/bin" "$ROOT/dist" "$ROOT/prebuilds" "$tree/"
   cp -r "$ROOT/node_modules/node-gyp-build" "$tree/node_modules/"
-  cp "$ROOT/prebuilds/linux-$arch/reaper-launcher" "$tree/bin/reaper"
-  local path=$PATH
+  local path=$PATH run=(bin/reaper)
   if [ "$arch" != "$HOST_ARCH" ]; then
-    # The launcher runs under qemu-user; the node it finds first on PATH runs that arch's Node there too.
+    # bin/reaper would pick this machine's launcher: the foreign one runs under qemu-user
+    # directly, and the node it finds first on PATH runs that arch's Node there too.
     local qemu=("${QEMU[$arch]}" -L "/usr/${TRIPLET[$arch]}") node
     node=$(foreign_node "$arch") || exit 1
     mkdir -p "$tree/node-$arch"
     printf '#!/bin/sh\nexec %s "%s" "$@"\n' "${qemu[*]}" "$node" >"$tree/node-$arch/node"
     chmod +x "$tree/node-$arch/node"
-    path=$tree/node-$arch:$PATH run=("${qemu[@]}")
+    path=$tree/node-$arch:$PATH run=("${qemu[@]}" "prebuilds/linux-$arch/reaper-launcher")
   fi
-  out=$(cd "$tree" && PATH=$path env -u NODE_OPTIONS unshare --pid --fork --mount-proc "${run[@]}" bin/reaper -- sh -c 'echo "parent $PPID"; exit 3' 2>&1) && code=0 || code=$?
-  [ "$code" = 3 ] && [ "$out" = "parent 1" ] || die "linux-$arch: bin/reaper -- sh -c 'exit 3' as PID 1 gave exit $code: $out"
+  out=$(cd "$tree" && PATH=$path env -u NODE_OPTIONS unshare --pid --fork --mount-proc "${run[@]}" -- sh -c 'echo "parent $PPID"; exit 3' 2>&1) && code=0 || code=$?
+  [ "$code" = 3 ] && [ "$out" = "parent 1" ] || die "linux-$arch: ${run[*]} -- sh -c 'exit 3' as PID 1 gave exit $code: $out"
   say "verified linux-$arch: launcher and addon ran without build/ as PID 1 (the program's parent: pid 1), exit 3 passed through"
 }
 

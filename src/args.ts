@@ -250,7 +250,7 @@ export const OPTIONS: OptionSpec[] = [
 
 /**
  * REAPER_* variables read outside the option table: reaper-zombies' --max, the
- * library's signal switch, docker/reaper-docker-init's path to the CLI, and the
+ * library's signal switch, the launcher's path to the CLI (native/launcher.c), and the
  * project's own scripts and tests (docker-up.sh, node-versions.sh, prebuilds.sh,
  * .ci/run, the stress suite, drain and docker tests), which pass through reaper's environment.
  */

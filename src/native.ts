@@ -166,15 +166,16 @@ export function native(): NativeBinding {
     }
     throw new ReaperError('ERR_REAPER_NATIVE_LOAD',
       `reaper's native addon is missing for linux-${process.arch} (${libc()}, Node ${process.versions.node}, ` +
-      `N-API ${process.versions.napi}); build it with "npm rebuild reaper-init --build-from-source" ` +
-      `(needs python3, make and a C++ compiler).`, { cause });
+      `N-API ${process.versions.napi}); build it from source (needs python3, make and g++): ` +
+      `"npm approve-scripts reaper-init && npm_config_build_from_source=true npm rebuild reaper-init" ` +
+      `(pnpm: "pnpm approve-builds", then "pnpm rebuild reaper-init").`, { cause });
   }
   if (binding.bindingVersion !== BINDING_VERSION) {
     const found = binding.bindingVersion;
     binding = undefined;
     throw new ReaperError('ERR_REAPER_NATIVE_LOAD',
       `reaper's native addon is from another version of reaper (binding ${found ?? 'unversioned'}, this code needs ${BINDING_VERSION}); ` +
-      `rebuild it with "npm rebuild reaper-init --build-from-source", or rebuild the prebuilds (npm run prebuilds) before packing.`);
+      `rebuild it with "npm_config_build_from_source=true npm rebuild reaper-init", or rebuild the prebuilds (npm run prebuilds) before packing.`);
   }
   return binding;
 }

@@ -120,7 +120,7 @@ t.test('an unknown REAPER_* variable: one warning naming the closest valid one',
   t.match(unknownVariables({ REAPER_ZOMBIE_MAX: '3' })[0], /did you mean REAPER_ZOMBIES_MAX\?/);
   t.match(unknownVariables({ REAPER_VERBOSE: '3' })[0], /did you mean REAPER_VERBOSITY\?/);
   t.equal(unknownVariables({ REAPER_STOP_TIMOUT: '3', REAPER_LOGFORMAT: 'json' }).length, 2, 'one warning each');
-  // Read elsewhere: reaper-zombies, the library, docker/reaper-docker-init, the project's scripts and tests.
+  // Read elsewhere: reaper-zombies, the library, the launcher (REAPER_CLI), the project's scripts and tests.
   const known = { REAPER_ZOMBIES_MAX: '1', REAPER_HANDLE_SIGNALS: '0', REAPER_CLI: '/x', REAPER_DOCKER_STATE: '/s', REAPER_DOCKER_TIMEOUT: '9',
     REAPER_REQUIRE_DOCKER: '1', REAPER_NODES: '/n', REAPER_STRESS_REAPS: '5', REAPER_PREBUILD_SCRATCH: '/p', REAPER_RACE_MARKER: '/m', REAPER_TEST_IMAGE: 'i' };
   t.same(unknownVariables({ ...known, REAPER_GRACE: '1s', REAPER_SUBREAPER: '1', REAPER_DRAIN: '0' }), [], 'no warning for a variable someone reads');

@@ -1,5 +1,6 @@
 // reaper in a real container engine (docker.io, dockerd started by
-// scripts/docker-up.sh with --init-path=docker/reaper-docker-init): zombies,
+// scripts/docker-up.sh with --init-path at the static launcher of the package
+// installed on the host, as docker/README.md's recipe has it): zombies,
 // docker stop, exit codes, ^C on a tty, drain, a pod (reaper --pause, shared pid
 // namespace, --forward-delay), docker run --init, docker info.
 // Images: reaper-test:local (ENTRYPOINT reaper --, reaper installed from its npm
@@ -221,11 +222,12 @@ function suite() {
     await Promise.all([pause.finished, plain.finished]);
   });
 
-  t.test('docker run --init runs reaper (dockerd --init-path=docker/reaper-docker-init)', async (t) => {
+  t.test('docker run --init runs reaper (dockerd --init-path=<package>/prebuilds/linux-<arch>/reaper-launcher)', async (t) => {
     const done = await docker(['run', '--rm', '--init', '--label', LABEL, '--network=none', '--entrypoint', 'sh', IMAGE,
       '-c', 'tr "\\0" " " </proc/1/cmdline; echo; exit 3']);
-    t.match(done.stdout, /^\/usr\/bin\/node \/sbin\/docker-init -- sh/, 'PID 1 is node running the reaper launcher as /sbin/docker-init '
-      + '(if not: start dockerd with scripts/docker-up.sh)');
+    // The launcher, bind-mounted as /sbin/docker-init, started node on the image's reaper with tini's defaults.
+    t.match(done.stdout, /^\/usr\/bin\/node \/app\/node_modules\/reaper-init\/dist\/cli\.cjs -- sh/,
+      "PID 1 is node on the image's reaper, started by the launcher as /sbin/docker-init (if not: start dockerd with scripts/docker-up.sh)");
     t.equal(done.code, 3, 'exit code passes through');
 
     const name = nameOf('init-orphans');
@@ -281,7 +283,10 @@ function suite() {
     const before = existsSync(DOCKERD_LOG) ? statSync(DOCKERD_LOG).size : -1;
     const info = await docker(['info', '--format', '{{.InitBinary}} {{json .InitCommit}}']);
     t.equal(info.code, 0);
-    t.match(info.stdout, /reaper-docker-init/, `init binary: ${info.stdout.trim()}`);
+    t.match(info.stdout, /\/prebuilds\/linux-[a-z0-9]+\/reaper-launcher /, `init binary: ${info.stdout.trim()}`);
+    // `docker info` prints InitCommit.ID as "init version"; "N/A" when the --version answer did not parse.
+    const commit = JSON.parse(info.stdout.slice(info.stdout.indexOf('{'))) as { ID: string; Expected: string };
+    t.match(commit.ID, /^[0-9a-f]{7,}$/, `docker info's init version is reaper's commit (${commit.ID})`);
     if (before < 0) {
       t.fail(`no dockerd log at ${DOCKERD_LOG} (start dockerd with scripts/docker-up.sh)`);
       return;

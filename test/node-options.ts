@@ -1,5 +1,5 @@
 // NODE_OPTIONS belongs to the app: reaper's launcher (build/Release/reaper-launcher,
-// what bin/install.cjs installs as the bin) hides it from the Node that runs
+// which the bin, bin/reaper, execs) hides it from the Node that runs
 // reaper, and `node dist/cli.cjs` (the fallback) starts Node again without it.
 // Bytes reach the app exact; the parent's signal state is handed on; 60,000
 // arguments to a script without #! start. Every run sets NODE_OPTIONS itself
@@ -24,8 +24,8 @@ t.teardown(() => rmSync(work, { recursive: true, force: true }));
 const forms = {
   launcher: [LAUNCHER],
   fallback: [node, REAPER],
-  // The bin as packed (npm install --ignore-scripts keeps it): #!/usr/bin/env node, then the fallback.
-  'JS bin stub': [join(ROOT, 'bin', 'reaper')],
+  // The bin every package manager installs: a sh script that execs the launcher (test/install.ts: each install path).
+  'sh bin': [join(ROOT, 'bin', 'reaper')],
 } as const;
 // Marks the process as launched, so dist/cli.cjs does not start node again:
 // reaper as it was before the launcher, with NODE_OPTIONS applied to PID 1.
@@ -62,7 +62,7 @@ t.test('--inspect in NODE_OPTIONS: one debugger, the app\'s', async (t) => {
 t.test('reaper-zombies (a HEALTHCHECK, in the app\'s environment): no inspector opens in it', async (t) => {
   const port = await freePort();
   const inspect = ['env', `NODE_OPTIONS=--inspect=127.0.0.1:${port}`];
-  // The installed bin: the launcher, called by the name reaper-zombies (bin/install.cjs copies it there).
+  // The launcher, called by the name reaper-zombies (as bin/reaper-zombies execs it).
   const zombies = join(work, 'reaper-zombies');
   symlinkSync(LAUNCHER, zombies);
   const done = await run([...inspect, zombies, '--max', '0']).finished;
@@ -72,10 +72,11 @@ t.test('reaper-zombies (a HEALTHCHECK, in the app\'s environment): no inspector 
   // Control: the census as it was (node on it, as #!/usr/bin/env node ran it) opens the inspector.
   const control = await run([...inspect, 'env', '__REAPER_LAUNCHER=-:-:reaper-zombies', node, join(ROOT, 'dist', 'zombies-cli.cjs'), '--max', '0']).finished;
   t.match(control.stderr, /Debugger listening on ws:\/\/127\.0\.0\.1:\d+\//, 'control: with NODE_OPTIONS applied it opens the inspector', { stderr: control.stderr });
-  // The JS stub (npm --ignore-scripts): node starts again at once without NODE_OPTIONS (documented).
-  const stub = await run([...inspect, join(ROOT, 'bin', 'reaper-zombies'), '--max', '0']).finished;
-  t.equal(stub.code, 0, 'JS bin stub: the census ran', { stderr: stub.stderr });
-  t.match(stub.stdout, /^healthy: 0 zombies/m, 'JS bin stub: healthy');
+  // The sh bin, which passes the name on to the launcher.
+  const bin = await run([...inspect, join(ROOT, 'bin', 'reaper-zombies'), '--max', '0']).finished;
+  t.equal(bin.code, 0, 'sh bin: the census ran', { stderr: bin.stderr });
+  t.match(bin.stdout, /^healthy: 0 zombies/m, 'sh bin: healthy');
+  t.notMatch(bin.stderr, /Debugger listening/, 'sh bin: no inspector opened', { stderr: bin.stderr });
 });
 
 t.test('a preload that runs a child process 100 ms after start', async (t) => {

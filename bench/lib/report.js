@@ -4,9 +4,9 @@
 
 const ROWS = [
   { key: 'startup_overhead_ms', label: 'startup overhead: `INIT true` − bare `true` as PID 1, wall ms (floor: `node -e 0` − `true`)', digits: 3,
-    target: { kind: 'floor', factor: 1.05, text: '≤ 1.05× `node -e 0`' } },
+    target: { kind: 'floor', factor: 1.15, text: '≤ 1.15× `node -e 0`' } },
   { key: 'startup_cpu_overhead_ms', label: 'startup overhead, CPU ms (user + system of PID 1 and what it reaped; least disturbed by a busy machine)', digits: 3,
-    target: { kind: 'floor', factor: 1.05, text: '≤ 1.05× `node -e 0`' } },
+    target: { kind: 'floor', factor: 1.15, text: '≤ 1.15× `node -e 0`' } },
   { key: 'rss_kb', label: 'idle VmRSS of PID 1, kB', digits: 0 },
   { key: 'pss_kb', label: 'idle PSS of PID 1, kB', digits: 0 },
   { key: 'anon_kb', label: 'idle private anonymous memory (RssAnon) of PID 1, kB', digits: 0,
@@ -130,6 +130,27 @@ export function formatReport(results, library, env, samples) {
     lines.push(`| ${row.key} | ${who.map((name) => (row.reps[name] ?? []).map((value) => number(value, row.digits)).join(' / ') || '–').join(' | ')} |`);
   }
   lines.push('');
+  const paths = env.installPaths ?? [];
+  if (paths.length) {
+    lines.push('### Start-up per install path');
+    lines.push('');
+    lines.push('The same tarball of this tree installed as users get it (bench/run.js `installPaths`), each bin started as PID 1 with `-- true`, in turn with `node -e 0` and the inits above (same runs, same environment). Ratio: median of the whole start ÷ median of `node -e 0`\'s. Target ≤ 1.2× on every path, ≤ 1.15× through the launcher.');
+    lines.push('');
+    lines.push('| install path | what starts | wall ms | × `node -e 0` | CPU ms | × `node -e 0` (CPU) | target | result |');
+    lines.push('|---|---|---|---|---|---|---|---|');
+    const total = (unit, name) => summary(samples[`startup${unit}_init_ms`]?.[name]);
+    const node = { wall: total('', 'node'), cpu: total('_cpu', 'node') };
+    for (const path of [{ name: 'reaper', what: 'the launcher itself (npm 11\'s bin before this release; dockerd\'s --init-path; distroless)' }, ...paths]) {
+      const wall = total('', path.name), cpu = total('_cpu', path.name);
+      const factor = path.name === 'reaper' ? 1.15 : 1.2;
+      const ratio = wall && node.wall ? wall.median / node.wall.median : null;
+      const cpuRatio = cpu && node.cpu ? cpu.median / node.cpu.median : null;
+      const result = ratio === null ? '' : ratio <= factor ? 'pass' : '**miss**';
+      lines.push(`| ${path.name} | ${path.what} | ${cell(wall, 2)} | ${ratioText(ratio)} | ${cell(cpu, 2)} | ${ratioText(cpuRatio)} | ≤ ${factor}× | ${result} |`);
+    }
+    lines.push(`| node | \`node -e 0\` | ${cell(node.wall, 2)} | 1.00× | ${cell(node.cpu, 2)} | 1.00× | | |`);
+    lines.push('');
+  }
   lines.push('## Library mode');
   lines.push('');
   if (library.missing) {
