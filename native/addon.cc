@@ -1,7 +1,7 @@
-// The only file that binds N-API functions: it converts arguments, calls
-// the plain functions of reaper.h and turns their -errno results into errors
-// shaped like Node's own (code, errno, syscall). The notify pipe's watcher is
-// in notify.cc.
+// The only file that touches N-API (and libuv): it converts arguments, calls
+// the plain functions of reaper.h, turns their -errno results into errors
+// shaped like Node's own (code, errno, syscall) and watches the notify pipe
+// on Node's event loop.
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,7 +14,6 @@
 #include <napi.h>
 
 #include "launch.h"
-#include "notify.h"
 #include "reaper.h"
 
 namespace {
@@ -88,6 +87,78 @@ Napi::Object status_object(Napi::Env env, int status) {
   return o;
 }
 
+// The notify pipe is watched by a uv_poll_t on Node's loop: it wakes
+// JavaScript only when a record arrives, with no net.Socket machinery behind
+// it. The callback only says "look now"; JavaScript then reads the records
+// (readEvents) and the facts, so a record it fails to handle stays in the
+// pipe and the poll fires again. Its state lives in the addon instance and is
+// torn down by an environment cleanup hook.
+struct Watch {
+  uv_poll_t poll;
+  napi_env env;
+  Napi::FunctionReference on_readable;
+};
+
+struct Instance {
+  int fd = -1;  // the notify pipe's read end (installHandler)
+  Watch* watch = nullptr;
+};
+
+void close_watch(Instance* state) {
+  if (!state->watch) return;
+  uv_poll_stop(&state->watch->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&state->watch->poll),
+           [](uv_handle_t* handle) { delete static_cast<Watch*>(handle->data); });
+  state->watch = nullptr;
+}
+
+Instance* instance(Napi::Env env) {
+  Instance* state = env.GetInstanceData<Instance>();
+  if (state) return state;
+  state = new Instance();
+  env.SetInstanceData(state);  // deleted with the environment
+  // Before the loop closes: a live poll handle would keep the worker's or
+  // the process's loop from ending, and its callback must not outlive env.
+  env.AddCleanupHook([state]() { close_watch(state); });
+  return state;
+}
+
+void on_readable(uv_poll_t* handle, int, int) {
+  // An error status (EBADF) would repeat: the callback's read reports it.
+  Watch* watch = static_cast<Watch*>(handle->data);
+  Napi::Env env(watch->env);
+  Napi::HandleScope scope(env);
+  try {
+    watch->on_readable.MakeCallback(env.Global(), {});
+  } catch (const Napi::Error& e) {
+    // Hand it to process 'uncaughtException', as Node does for its own callbacks.
+    napi_fatal_exception(env, e.Value());
+  }
+}
+
+// Calls on_readable() whenever records are waiting; keeps the loop alive
+// while it watches (it is the only thing that does while the app runs).
+// Returns 0 or a libuv error.
+int watch_events(Napi::Env env, Napi::Function callback) {
+  Instance* state = instance(env);
+  if (state->watch) return UV_EBUSY;
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return UV_EINVAL;
+  Watch* watch = new Watch{};
+  watch->env = env;
+  watch->on_readable = Napi::Persistent(callback);
+  watch->poll.data = watch;
+  int r = uv_poll_init(loop, &watch->poll, state->fd);
+  if (r != 0) {
+    delete watch;
+    return r;
+  }
+  state->watch = watch;
+  r = uv_poll_start(&watch->poll, UV_READABLE, on_readable);
+  if (r != 0) close_watch(state);
+  return r;
+}
+
 // spawn(file, args, env, foreground, ignored, blocked, newSession) -> pid;
 // file, args and env are Buffers (or strings); ignored and blocked are
 // BigInts, or null to start the app from default signal state.
@@ -143,7 +214,7 @@ Napi::Value InstallHandler(const Napi::CallbackInfo& info) {
   const char* failed_call = "";
   int fd = reaper::install_handler(config, &failed_call);
   check(info.Env(), fd, failed_call);
-  if (fd >= 0) reaper::notify_attach(info.Env(), fd);
+  if (fd >= 0) instance(info.Env())->fd = fd;
   return info.Env().Undefined();
 }
 
@@ -163,13 +234,13 @@ Napi::Value ReleaseHeldTerm(const Napi::CallbackInfo& info) {
 
 // watchEvents(onReadable())
 Napi::Value WatchEvents(const Napi::CallbackInfo& info) {
-  int r = reaper::notify_watch(info.Env(), info[0].As<Napi::Function>());
+  int r = watch_events(info.Env(), info[0].As<Napi::Function>());
   if (r != 0) errno_error(info.Env(), -r, "uv_poll_start").ThrowAsJavaScriptException();
   return info.Env().Undefined();
 }
 
 Napi::Value UnwatchEvents(const Napi::CallbackInfo& info) {
-  reaper::notify_unwatch(info.Env());
+  close_watch(instance(info.Env()));
   return info.Env().Undefined();
 }
 
@@ -177,30 +248,29 @@ Napi::Value UnwatchEvents(const Napi::CallbackInfo& info) {
 // waiting). Reusing one buffer keeps wake-ups free of allocations.
 Napi::Value ReadEvents(const Napi::CallbackInfo& info) {
   Napi::Buffer<uint8_t> into = info[0].As<Napi::Buffer<uint8_t>>();
-  ssize_t n = check(info.Env(), reaper::notify_read(info.Env(), into.Data(), into.Length()), "read");
+  ssize_t n = check(info.Env(), reaper::read_events(instance(info.Env())->fd, into.Data(), into.Length()), "read");
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
-// readFacts(into: Float64Array) fills [mainExited, mainStatus, orphansReaped,
-// eventsDropped, termHeld, termHeldMsAgo, termHeldSender, stopSignal,
-// drainInterrupt]; mainName() is the main child's name once it has exited.
+// The facts block readFacts fills, slot by slot (exported as factsLayout,
+// so that JavaScript reads each by name).
+constexpr const char* kFactNames[] = {"mainExited", "mainStatus", "orphansReaped", "eventsDropped", "termHeld",
+                                      "termHeldMsAgo", "termHeldSender", "stopSignal", "drainInterrupt"};
+constexpr size_t kFactCount = sizeof kFactNames / sizeof *kFactNames;
+
+// readFacts(into: Float64Array) fills the slots into has room for;
+// mainName() is the main child's name once it has exited.
 Napi::Value ReadFacts(const Napi::CallbackInfo& info) {
-  reaper::Facts facts;
-  reaper::read_facts(&facts);
+  reaper::Facts f;
+  reaper::read_facts(&f);
+  const double values[] = {f.main_exited ? 1.0 : 0.0, static_cast<double>(f.main_status),
+                           static_cast<double>(f.orphans_reaped), static_cast<double>(f.events_dropped),
+                           f.term_held ? 1.0 : 0.0, static_cast<double>(f.term_held_ms_ago),
+                           static_cast<double>(f.term_held_sender), static_cast<double>(f.stop_signal),
+                           static_cast<double>(f.drain_interrupt)};
+  static_assert(sizeof values / sizeof *values == kFactCount, "one name per fact");
   Napi::Float64Array into = info[0].As<Napi::Float64Array>();
-  if (into.ElementLength() >= 4) {
-    into[0] = facts.main_exited ? 1 : 0;
-    into[1] = facts.main_status;
-    into[2] = static_cast<double>(facts.orphans_reaped);
-    into[3] = static_cast<double>(facts.events_dropped);
-  }
-  if (into.ElementLength() >= 8) {
-    into[4] = facts.term_held ? 1 : 0;
-    into[5] = static_cast<double>(facts.term_held_ms_ago);
-    into[6] = facts.term_held_sender;
-    into[7] = facts.stop_signal;
-  }
-  if (into.ElementLength() >= 9) into[8] = facts.drain_interrupt;
+  for (size_t i = 0; i < kFactCount && i < into.ElementLength(); i++) into[i] = values[i];
   return info.Env().Undefined();
 }
 
@@ -212,9 +282,10 @@ Napi::Value MainName(const Napi::CallbackInfo& info) {
 
 // signalMainChild(signal) -> true, or false when it is gone
 Napi::Value SignalMainChild(const Napi::CallbackInfo& info) {
-  int r = reaper::signal_main_child(int_arg(info, 0));
+  const char* failed_call = "";
+  int r = reaper::signal_main_child(int_arg(info, 0), &failed_call);
   if (r == -ESRCH) return Napi::Boolean::New(info.Env(), false);
-  check(info.Env(), r, "pidfd_send_signal");
+  check(info.Env(), r, failed_call);
   return Napi::Boolean::New(info.Env(), true);
 }
 
@@ -345,7 +416,7 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
 
 // Bump with every change to the export table below (src/native.ts checks it):
 // a prebuild from another reaper version must fail at load, not mid-run.
-constexpr int kBindingVersion = 8;
+constexpr int kBindingVersion = 9;
 
 // The notify pipe's record layout (struct reaper::Event), so that JavaScript
 // decodes it from the one definition.
@@ -369,6 +440,13 @@ Napi::Object event_layout(Napi::Env env) {
   layout.Set("comm", offsetof(reaper::Event, comm));
   layout.Set("commSize", reaper::kCommSize);
   layout.Set("kinds", kinds);
+  return layout;
+}
+
+Napi::Object facts_layout(Napi::Env env) {
+  Napi::Object layout = Napi::Object::New(env);
+  for (size_t i = 0; i < kFactCount; i++) layout.Set(kFactNames[i], i);
+  layout.Set("size", kFactCount);
   return layout;
 }
 
@@ -399,6 +477,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   exports.Set("errnoName", Napi::Function::New(env, ErrnoName));
   exports.Set("event", event_layout(env));
+  exports.Set("factsLayout", facts_layout(env));
   // Real-time signal numbers differ between C libraries (glibc 34, musl 35).
   exports.Set("SIGRTMIN", Napi::Number::New(env, SIGRTMIN));
   exports.Set("SIGRTMAX", Napi::Number::New(env, SIGRTMAX));

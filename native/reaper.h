@@ -1,13 +1,14 @@
 // The plain syscall layer of reaper. Nothing here knows about N-API: every
 // function returns 0 (or a pid / count) on success and -errno on failure, so
-// addon.cc (arguments, errors) and notify.cc (the event-loop watcher) are the
-// only files that turn results into JavaScript values.
+// addon.cc is the only file that turns results into JavaScript values.
 #pragma once
 
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "shared.h"
 
 namespace reaper {
 
@@ -36,9 +37,11 @@ struct SpawnRequest {
   bool new_session;      // setsid() instead of a process group (dumb-init's default)
 };
 
-// Starts the program in its own process group with default signal state and
-// stdio that survives exec. Returns the pid, or -errno when the process could
-// not be created. When exec fails, the child is already reaped, *exec_errno
+// Starts the program in its own process group (with new_session, its own
+// session, with the terminal reaper gave up for it), with the signal state of
+// inherit (else every disposition at its default and nothing blocked), and
+// with stdio (and LISTEN_FDS sockets meant for it) kept open across exec.
+// Returns the pid, or -errno when the process could not be created. When exec fails, the child is already reaped, *exec_errno
 // holds the reason and the return value is 0.
 pid_t spawn_child(const SpawnRequest& request, int* exec_errno);
 
@@ -83,8 +86,7 @@ int anything_left(bool whole_namespace);
 
 // ---------------------------------------------------------------- signals.cc
 
-// Highest signal number we handle (SIGRTMAX on Linux).
-constexpr int kMaxSignal = 64;
+constexpr int kMaxSignal = REAPER_MAX_SIGNAL;
 
 // A record the signal handler writes to the notify pipe. Records are hints
 // for the log and wake-ups for JavaScript: a full pipe drops them, so no fact
@@ -149,17 +151,31 @@ void set_no_main_child();
 // none held (none arrived, or a second SIGTERM or a SIGINT released it).
 bool release_held_term();
 void read_facts(Facts* out);
-// Sends signal to the main child (its group with to_group) through the pidfd
-// opened by set_main_child. Returns 0, -ESRCH once it is gone, or -errno.
-int signal_main_child(int signal);
+// Reads waiting records from the notify pipe (fd: install_handler's result)
+// into buf, whole records only. Returns the bytes read (0: none), or -errno.
+ssize_t read_events(int fd, uint8_t* buf, size_t size);
+// Sends signal to the main child (its group with to_group), as the handler
+// forwards (send_pinned). Returns 0, -ESRCH once it is gone, or -errno with
+// *failed_call naming the call that failed.
+int signal_main_child(int signal, const char** failed_call);
 
 // ---------------------------------------------------------------- process.cc
 
 int set_child_subreaper(bool on);
 int set_parent_death_signal(int signal);
+// The one way reaper signals a process it has pinned (the main child, from
+// the handler or JavaScript, and every signal_process): through pidfd when it
+// has one (-1: none) and not group; where pidfds are missing or denied
+// (EPERM, ENOSYS: kernels before 5.3, seccomp profiles), kill() (-pid with
+// group) right after checking that pid is still that process: its pidfd has
+// not exited, or without one /proc still shows start_ticks (0: unknown, not
+// checked). The window between check and kill is the best they allow.
+// Returns 0, -ESRCH when it is gone, or -errno with *failed_call naming the
+// call that failed. Async-signal-safe.
+int send_pinned(int pidfd, pid_t pid, uint64_t start_ticks, int signal, bool group, const char** failed_call);
 // Sends signal to pid only if it is still the process that started at
-// start_ticks (a pidfd pins it, so a reused pid is never signalled; where
-// pidfds are missing or denied, kill() right after the check). -ESRCH: gone.
+// start_ticks (pidfd_open pins it, so a reused pid is never signalled), as
+// send_pinned does. -ESRCH: gone.
 int signal_process(pid_t pid, uint64_t start_ticks, int signal, const char** failed_call);
 // Returns an fd for log lines that never blocks the caller, even when fd is a
 // pipe nobody reads, without changing the flags the app's inherited fd shares.

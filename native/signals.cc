@@ -1,9 +1,11 @@
-// The signal handler: the one owner of forwarding and of reaping.
+// The wrapper's signal handler: it forwards signals to the app and reaps.
 //
 // Signals are forwarded inside the handler, on whichever thread the kernel
-// interrupts, before any event loop wakes up. Every child is reaped there
-// too, the main child included, one waitpid per zombie as tini does: PID 1
-// keeps reaping however busy or stalled JavaScript is.
+// interrupts, before any event loop wakes up; what JavaScript sends the app
+// (--stop-timeout's SIGKILL) goes through the same send_to_main. Every child
+// of the wrapper is reaped here too, the main child included, one waitpid per
+// zombie as tini does: PID 1 keeps reaping however busy or stalled JavaScript
+// is. (Library mode installs no handler: it reaps from JavaScript, reap_one.)
 //
 // What must never be lost (the main child's exit, the number of orphans
 // reaped) lives in atomics that JavaScript reads on every wake-up. The records
@@ -34,9 +36,14 @@ constexpr int kNotifyPipeSize = 256 * 1024;
 
 ForwardingConfig g_config;  // written once, before the handler is installed
 int g_notify_write = -1;
-std::atomic<pid_t> g_main{0};       // 0 until the main child exists
-std::atomic<pid_t> g_target{0};     // forwarding target: 0 not yet, -1 reaped (never signal a reused pid)
-std::atomic<int> g_main_pidfd{-1};  // opened at spawn, never closed: no later fd can take its number
+// The main child: 0 until it exists, its pid while it is unreaped, -1 when
+// there is none (--pause) or no more (reaped: never signal a reused pid).
+std::atomic<pid_t> g_main{0};
+// Its pins, written once before g_main publishes the pid: the pidfd (-1 when
+// pidfds are missing; never closed, so no later fd can take its number) and
+// its start time (0 when /proc could not tell).
+int g_main_pidfd = -1;
+uint64_t g_main_start_ticks = 0;
 std::atomic<uint32_t> g_pending[kMaxSignal + 1];  // signals that arrived before the child existed, counted
 std::atomic<int> g_main_status{0};
 std::atomic<bool> g_main_exited{false};  // set after g_main_status and g_main_comm
@@ -111,7 +118,7 @@ void reclaim_terminal(pid_t main) {
 }
 
 void record_main_exit(const Exit& exit) {
-  g_target.store(-1);  // stop forwarding first: this pid may be reused from now on
+  g_main.store(-1);  // stop forwarding first: this pid may be reused from now on
   reclaim_terminal(exit.pid);
   g_main_status.store(exit.status);
   memcpy(g_main_comm, exit.comm, sizeof g_main_comm);
@@ -134,7 +141,7 @@ bool is_terminal_stop(int signal) {
 void suspend_self(int stop_signal) {
   if (!g_job_control) return;
   pid_t main = g_main.load();
-  if (main > 0 && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == main) tcsetpgrp(STDIN_FILENO, getpgrp());
+  if (main > 0) reclaim_terminal(main);
   struct sigaction dfl = {};
   dfl.sa_handler = SIG_DFL;
   sigaction(stop_signal, &dfl, nullptr);
@@ -165,10 +172,10 @@ void reap_children() {
   // Until the main child is known its exit could pass for an orphan's.
   // (-1: there is none, --pause: every child is an orphan.)
   if (main == 0) return;
-  if (main > 0 && !g_main_exited.load()) check_main_stopped(main, true);
+  if (main > 0) check_main_stopped(main, true);
   Exit exit;
   // The main child first, by pid, so that its name is read before it goes.
-  if (main > 0 && !g_main_exited.load() && reap_one(main, true, &exit) > 0) record_main_exit(exit);
+  if (main > 0 && reap_one(main, true, &exit) > 0) record_main_exit(exit);
   int reaped = 0;
   while (reap_one(-1, g_config.describe, &exit) > 0) {
     if (exit.pid == main) {
@@ -183,11 +190,10 @@ void reap_children() {
   if (reaped > 0 && !g_config.describe) notify_signal(kEventWake, SIGCHLD, 0, 0, 0);
 }
 
-int send_to_main(pid_t pid, int signal) {
-  if (g_config.to_group) return kill(-pid, signal) < 0 ? -errno : 0;
-  int pidfd = g_main_pidfd.load();
-  if (pidfd >= 0) return syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0 ? -errno : 0;
-  return kill(pid, signal) < 0 ? -errno : 0;  // no pidfd (kernel before 5.3, no fd left)
+// Every signal to the app: pid is g_main's, group its process group (-g,
+// or the SIGCONT that resumes what the terminal stopped).
+int send_to_main(pid_t pid, int signal, bool group, const char** failed_call) {
+  return send_pinned(g_main_pidfd, pid, g_main_start_ticks, signal, group || g_config.to_group, failed_call);
 }
 
 void forward(int signal, pid_t sender);
@@ -226,14 +232,14 @@ void forward(int signal, pid_t sender) {
     notify_signal(kEventDropped, signal, 0, 0, sender);
     return;
   }
-  if (g_config.hold_term && g_target.load() >= 0 && hold(signal, sender)) return;
-  pid_t pid = g_target.load();
+  if (g_config.hold_term && g_main.load() >= 0 && hold(signal, sender)) return;
+  pid_t pid = g_main.load();
   if (pid == 0) {
     // The child is being created. Keep the signal (each real-time one
     // counts); set_main_child sends them. Re-check in case the target was
     // set while we were counting it.
     g_pending[signal].fetch_add(1);
-    if (g_target.load() > 0) flush_pending();
+    if (g_main.load() > 0) flush_pending();
     return;
   }
   if (pid < 0) {
@@ -243,14 +249,10 @@ void forward(int signal, pid_t sender) {
     notify_signal(kEventNoTarget, signal, g_drain_interrupt.load() != 0, 0, sender);
     return;
   }
-  int error;
-  if (signal == SIGCONT && g_main_stopped.load() && !g_config.to_group) {
-    // Resume the whole group the terminal stopped (a shell and its
-    // children), not only the app; kill(-pid) also reaches the app.
-    error = kill(-pid, to) < 0 ? errno : 0;
-  } else {
-    error = -send_to_main(pid, to);
-  }
+  // A SIGCONT for a stopped app resumes the whole group the terminal
+  // stopped (a shell and its children), the app with them.
+  const char* failed_call;
+  int error = -send_to_main(pid, to, signal == SIGCONT && g_main_stopped.load(), &failed_call);
   if (error != 0 || g_config.report[signal]) notify_signal(kEventForwarded, signal, to, error, sender);
   // Let the woken app run now: on a shared CPU it would otherwise wait for
   // us to finish the event-loop turn the signal interrupted.
@@ -320,7 +322,7 @@ void on_signal(int signal, siginfo_t* info, void* context) {
       // A shell's fg or bg. Take the news about the app first, then give it
       // the terminal back if the shell gave it to us (fg), never otherwise.
       pid_t main = g_main.load();
-      if (main > 0 && !g_main_exited.load()) check_main_stopped(main, false);
+      if (main > 0) check_main_stopped(main, false);
       if (main > 0 && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) tcsetpgrp(STDIN_FILENO, main);
     }
     note_stop_request(signal);
@@ -382,12 +384,15 @@ int install_handler(const ForwardingConfig& config, const char** failed_call) {
 }
 
 void set_main_child(pid_t pid) {
-  // A failed pidfd_open (ENOSYS, EMFILE) leaves -1: forwarding falls back to kill().
+  // A failed pidfd_open (ENOSYS, EPERM, EMFILE) leaves -1: send_pinned then
+  // checks the start time before kill().
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd >= 0) fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  ProcStat stat;
+  uint64_t start_ticks = read_proc_stat(pid, &stat) == 0 ? stat.start_ticks : 0;
   BlockSignals blocked;
-  g_main_pidfd.store(pidfd);
-  g_target.store(pid);
+  g_main_pidfd = pidfd;
+  g_main_start_ticks = start_ticks;
   g_main.store(pid);
   flush_pending();
   // It may have exited already: its SIGCHLD found no main child to reap.
@@ -396,7 +401,6 @@ void set_main_child(pid_t pid) {
 
 void set_no_main_child() {
   BlockSignals blocked;
-  g_target.store(-1);
   g_main.store(-1);
   flush_pending();  // what arrived before: a SIGTERM is a stop request now
   reap_children();
@@ -424,17 +428,17 @@ void read_facts(Facts* out) {
   out->drain_interrupt = g_drain_interrupt.load();
 }
 
-int signal_main_child(int signal) {
-  pid_t pid = g_main.load();
-  if (pid <= 0) return -ESRCH;
-  if (g_config.to_group) return send_to_main(pid, signal);
-  int pidfd = g_main_pidfd.load();
-  if (pidfd >= 0) return syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0 ? -errno : 0;
-  // Without a pidfd, kill only while it is unreaped; the handler cannot reap
-  // it on this thread meanwhile.
+ssize_t read_events(int fd, uint8_t* buf, size_t size) {
+  size -= size % sizeof(Event);  // records are written whole (under PIPE_BUF)
+  ssize_t n = retry_eintr([&] { return read(fd, buf, size); });
+  return n == -EAGAIN ? 0 : n;
+}
+
+int signal_main_child(int signal, const char** failed_call) {
+  // The handler cannot reap it on this thread meanwhile.
   BlockSignals blocked;
-  if (g_main_exited.load()) return -ESRCH;
-  return kill(pid, signal) < 0 ? -errno : 0;
+  pid_t pid = g_main.load();
+  return pid > 0 ? send_to_main(pid, signal, false, failed_call) : -ESRCH;
 }
 
 }  // namespace reaper

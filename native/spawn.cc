@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "reaper.h"
+#include "shared.h"
 
 namespace reaper {
 namespace {
@@ -33,15 +34,7 @@ struct ChildArgs {
 // "LISTEN_PID=<pid>" into out (32 bytes), with nothing but stores: the
 // child calls it between clone and exec.
 void listen_pid_text(char* out, pid_t pid) {
-  const char prefix[] = "LISTEN_PID=";
-  memcpy(out, prefix, sizeof prefix - 1);
-  char digits[16];
-  int n = 0;
-  do digits[n++] = static_cast<char>('0' + pid % 10);
-  while ((pid /= 10) > 0);
-  char* at = out + sizeof prefix - 1;
-  while (n > 0) *at++ = digits[--n];
-  *at = '\0';
+  *reaper_append_number(stpcpy(out, "LISTEN_PID="), pid) = '\0';
 }
 
 // systemd socket activation: LISTEN_PID names the process the passed sockets
@@ -105,13 +98,9 @@ int child_main(void* raw) {
     sigaction(s, ignored ? &ign : &dfl, nullptr);
   }
 
-  // Node marks every inherited fd close-on-exec, 0-2 included; the app needs
-  // its stdio.
-  // With socket activation the passed sockets (fds 3 to 3 + LISTEN_FDS - 1) are the app's too.
-  for (int fd = 0; fd <= 2 + args->listen_fds; fd++) {
-    int flags = fcntl(fd, F_GETFD);
-    if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
-  }
+  // The app's stdio, and with socket activation the passed sockets (fds 3
+  // to 3 + LISTEN_FDS - 1).
+  reaper_keep_open_on_exec(2 + args->listen_fds);
 
   sigset_t mask;
   sigemptyset(&mask);

@@ -36,7 +36,7 @@ export interface EventLayout {
 }
 
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 8;
+const BINDING_VERSION = 9;
 
 export interface NativeBinding {
   bindingVersion: number;
@@ -61,12 +61,7 @@ export interface NativeBinding {
   unwatchEvents(): void;
   /** Reads waiting records (layout: event) into `into`; returns the bytes read. */
   readEvents(into: Buffer): number;
-  /**
-   * What the handler keeps in atomics, never lost: fills into with
-   * [mainExited (0/1), mainStatus (wait status), orphansReaped, eventsDropped,
-   * termHeld (0/1: --forward-delay held a SIGTERM), termHeldMsAgo, termHeldSender,
-   * stopSignal (the first SIGTERM/SIGINT with no app to forward to: --pause ends on it)].
-   */
+  /** What the handler keeps in atomics, never lost: fills into, one slot a fact (layout: factsLayout). */
   readFacts(into: Float64Array): void;
   /** The main child's name, read while it was a zombie ("" if missed). */
   mainName(): string;
@@ -91,6 +86,14 @@ export interface NativeBinding {
   /** _exit(code): no atexit handlers (see native/reaper.h). */
   exitNow(code: number): never;
   event: EventLayout;
+  /**
+   * Slot of each fact readFacts fills (size: how many): mainExited (0/1), mainStatus
+   * (wait status), orphansReaped, eventsDropped, termHeld (0/1: --forward-delay held a
+   * SIGTERM), termHeldMsAgo, termHeldSender, stopSignal (the first SIGTERM/SIGINT with no
+   * app to forward to: --pause ends on it), drainInterrupt (the signal that ended the grace).
+   */
+  factsLayout: Record<'mainExited' | 'mainStatus' | 'orphansReaped' | 'eventsDropped' | 'termHeld' | 'termHeldMsAgo'
+    | 'termHeldSender' | 'stopSignal' | 'drainInterrupt' | 'size', number>;
   SIGRTMIN: number;
   SIGRTMAX: number;
   /** Clock ticks per second, the unit of /proc start times. */
