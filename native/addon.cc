@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <napi.h>
@@ -38,6 +39,13 @@ template <typename T>
 T check(Napi::Env env, T result, const char* syscall) {
   if (result < 0) errno_error(env, static_cast<int>(-result), syscall).ThrowAsJavaScriptException();
   return result;
+}
+
+// A signal's result: true when sent, false when the process is gone (-ESRCH).
+Napi::Value sent(Napi::Env env, int result, const char* failed_call) {
+  if (result == -ESRCH) return Napi::Boolean::New(env, false);
+  check(env, result, failed_call);
+  return Napi::Boolean::New(env, true);
 }
 
 int int_arg(const Napi::CallbackInfo& info, size_t i) {
@@ -173,10 +181,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
 
   int exec_errno = 0;
   pid_t pid = reaper::spawn_child(request, &exec_errno);
-  if (pid < 0) {
-    errno_error(env, -pid, "clone").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (pid < 0) return check(env, pid, "clone"), env.Undefined();
   if (exec_errno != 0) {
     // Same shape as child_process: syscall 'spawn <file>', path, spawnargs.
     Napi::Error e = errno_error(env, exec_errno, "spawn " + file);
@@ -203,7 +208,7 @@ Napi::Value Relaunch(const Napi::CallbackInfo& info) {
 Napi::Value InstallHandler(const Napi::CallbackInfo& info) {
   reaper::ForwardingConfig config = {};
   Napi::Array rewrite = info[0].As<Napi::Array>(), report = info[1].As<Napi::Array>();
-  for (int s = 0; s <= reaper::kMaxSignal; s++) {
+  for (int s = 0; s <= REAPER_MAX_SIGNAL; s++) {
     config.rewrite[s] = rewrite.Get(s).ToNumber().Int32Value();
     config.report[s] = report.Get(s).ToBoolean();
   }
@@ -283,10 +288,7 @@ Napi::Value MainName(const Napi::CallbackInfo& info) {
 // signalMainChild(signal) -> true, or false when it is gone
 Napi::Value SignalMainChild(const Napi::CallbackInfo& info) {
   const char* failed_call = "";
-  int r = reaper::signal_main_child(int_arg(info, 0), &failed_call);
-  if (r == -ESRCH) return Napi::Boolean::New(info.Env(), false);
-  check(info.Env(), r, failed_call);
-  return Napi::Boolean::New(info.Env(), true);
+  return sent(info.Env(), reaper::signal_main_child(int_arg(info, 0), &failed_call), failed_call);
 }
 
 // reapPid(pid, describe) -> {pid, exitCode, signal, coreDumped[, comm, startTicks]},
@@ -383,14 +385,9 @@ Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
 
 // signalProcess(pid, startTicks, signal) -> true, or false when it is gone
 Napi::Value SignalProcess(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   const char* failed_call = "";
-  int r = reaper::signal_process(int_arg(info, 0),
-                                 static_cast<uint64_t>(info[1].ToNumber().DoubleValue()),
-                                 int_arg(info, 2), &failed_call);
-  if (r == -ESRCH) return Napi::Boolean::New(env, false);
-  check(env, r, failed_call);
-  return Napi::Boolean::New(env, true);
+  uint64_t start_ticks = static_cast<uint64_t>(info[1].ToNumber().DoubleValue());
+  return sent(info.Env(), reaper::signal_process(int_arg(info, 0), start_ticks, int_arg(info, 2), &failed_call), failed_call);
 }
 
 Napi::Value OpenNonblockingWriter(const Napi::CallbackInfo& info) {
@@ -452,30 +449,19 @@ Napi::Object facts_layout(Napi::Env env) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bindingVersion", Napi::Number::New(env, kBindingVersion));
-  exports.Set("spawn", Napi::Function::New(env, Spawn));
-  exports.Set("relaunch", Napi::Function::New(env, Relaunch));
-  exports.Set("installHandler", Napi::Function::New(env, InstallHandler));
-  exports.Set("setMainChild", Napi::Function::New(env, SetMainChild));
-  exports.Set("setNoMainChild", Napi::Function::New(env, SetNoMainChild));
-  exports.Set("releaseHeldTerm", Napi::Function::New(env, ReleaseHeldTerm));
-  exports.Set("watchEvents", Napi::Function::New(env, WatchEvents));
-  exports.Set("unwatchEvents", Napi::Function::New(env, UnwatchEvents));
-  exports.Set("readEvents", Napi::Function::New(env, ReadEvents));
-  exports.Set("readFacts", Napi::Function::New(env, ReadFacts));
-  exports.Set("mainName", Napi::Function::New(env, MainName));
-  exports.Set("signalMainChild", Napi::Function::New(env, SignalMainChild));
-  exports.Set("reapPid", Napi::Function::New(env, ReapPid));
-  exports.Set("procStat", Napi::Function::New(env, ProcStat));
-  exports.Set("readChildren", Napi::Function::New(env, ReadChildren));
-  exports.Set("anythingLeft", Napi::Function::New(env, AnythingLeft));
-  exports.Set("ownedProcessPids", Napi::Function::New(env, OwnedProcessPids));
-  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
-  exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal));
-  exports.Set("signalProcess", Napi::Function::New(env, SignalProcess));
-  exports.Set("openNonblockingWriter", Napi::Function::New(env, OpenNonblockingWriter));
-  exports.Set("writeLog", Napi::Function::New(env, WriteLog));
-  exports.Set("exitNow", Napi::Function::New(env, ExitNow));
-  exports.Set("errnoName", Napi::Function::New(env, ErrnoName));
+  using Binding = Napi::Value (*)(const Napi::CallbackInfo&);
+  const std::pair<const char*, Binding> bindings[] = {
+      {"spawn", Spawn}, {"relaunch", Relaunch}, {"installHandler", InstallHandler},
+      {"setMainChild", SetMainChild}, {"setNoMainChild", SetNoMainChild}, {"releaseHeldTerm", ReleaseHeldTerm},
+      {"watchEvents", WatchEvents}, {"unwatchEvents", UnwatchEvents}, {"readEvents", ReadEvents},
+      {"readFacts", ReadFacts}, {"mainName", MainName}, {"signalMainChild", SignalMainChild},
+      {"reapPid", ReapPid}, {"procStat", ProcStat}, {"readChildren", ReadChildren},
+      {"anythingLeft", AnythingLeft}, {"ownedProcessPids", OwnedProcessPids},
+      {"setChildSubreaper", SetChildSubreaper}, {"setParentDeathSignal", SetParentDeathSignal},
+      {"signalProcess", SignalProcess}, {"openNonblockingWriter", OpenNonblockingWriter},
+      {"writeLog", WriteLog}, {"exitNow", ExitNow}, {"errnoName", ErrnoName},
+  };
+  for (const auto& [name, binding] : bindings) exports.Set(name, Napi::Function::New(env, binding, name));
   exports.Set("event", event_layout(env));
   exports.Set("factsLayout", facts_layout(env));
   // Real-time signal numbers differ between C libraries (glibc 34, musl 35).

@@ -22,6 +22,26 @@ auto retry_eintr(Call call) -> decltype(call()) {
   return result < 0 ? -errno : result;
 }
 
+// Blocks every signal on this thread while alive: code outside the handler
+// cannot be interrupted by it halfway, and a child cloned meanwhile runs none
+// of our handlers. Leaves errno alone.
+struct BlockSignals {
+  sigset_t previous;
+  BlockSignals() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+  }
+  ~BlockSignals() { pthread_sigmask(SIG_SETMASK, &previous, nullptr); }
+};
+
+// Sets signal's action to SIG_DFL or SIG_IGN. Async-signal-safe.
+inline void set_disposition(int signal, void (*handler)(int)) {
+  struct sigaction action = {};
+  action.sa_handler = handler;
+  sigaction(signal, &action, nullptr);
+}
+
 // ---------------------------------------------------------------- spawn.cc
 
 struct SpawnRequest {
@@ -86,8 +106,6 @@ int anything_left(bool whole_namespace);
 
 // ---------------------------------------------------------------- signals.cc
 
-constexpr int kMaxSignal = REAPER_MAX_SIGNAL;
-
 // A record the signal handler writes to the notify pipe. Records are hints
 // for the log and wake-ups for JavaScript: a full pipe drops them, so no fact
 // travels only here (see Facts).
@@ -105,15 +123,15 @@ struct Event {
 constexpr uint8_t kEventWake = 1;       // SIGCHLD: children were reaped (count only)
 constexpr uint8_t kEventForwarded = 2;  // forwarded (or failed to: see value)
 constexpr uint8_t kEventDropped = 3;    // rewritten to 0 by the user
-constexpr uint8_t kEventNoTarget = 4;   // arrived after the main child was reaped
+constexpr uint8_t kEventNoTarget = 4;   // arrived with no main child: --pause, or reaped
 constexpr uint8_t kEventExited = 5;     // a child was reaped (main child, or a described orphan)
 constexpr uint8_t kEventStopped = 6;    // the main child stopped (signal: the stop signal)
 constexpr uint8_t kEventContinued = 7;  // the main child continued
 
 struct ForwardingConfig {
-  int rewrite[kMaxSignal + 1];  // rewrite[s] = signal to send for s; 0 drops it
-  bool report[kMaxSignal + 1];  // write a kEventForwarded record for s
-  bool to_group;                // kill(-pgid) instead of the child alone
+  int rewrite[REAPER_MAX_SIGNAL + 1];  // rewrite[s] = signal to send for s; 0 drops it
+  bool report[REAPER_MAX_SIGNAL + 1];  // write a kEventForwarded record for s
+  bool to_group;                // -g: signal the app's process group, not the app alone
   bool describe;                // read orphans' names before reaping them
   bool hold_term;               // --forward-delay: hold the first SIGTERM (release_held_term)
   int drain_signal;             // --drain-signal: a second one after the app exited ends the drain

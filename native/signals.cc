@@ -44,7 +44,7 @@ std::atomic<pid_t> g_main{0};
 // its start time (0 when /proc could not tell).
 int g_main_pidfd = -1;
 uint64_t g_main_start_ticks = 0;
-std::atomic<uint32_t> g_pending[kMaxSignal + 1];  // signals that arrived before the child existed, counted
+std::atomic<uint32_t> g_pending[REAPER_MAX_SIGNAL + 1];  // signals that arrived before the child existed, counted
 std::atomic<int> g_main_status{0};
 std::atomic<bool> g_main_exited{false};  // set after g_main_status and g_main_comm
 char g_main_comm[kCommSize];
@@ -54,7 +54,7 @@ std::atomic<bool> g_main_stopped{false};  // the main child is stopped (its last
 std::atomic<int> g_suspended_with{0};     // a stop signal left at SIG_DFL while reaper suspends itself
 bool g_job_control = false;               // below PID 1: reaper stops and continues with its app
 struct sigaction g_action;                // ours, to put back after a suspension
-struct sigaction g_previous[kMaxSignal + 1];  // what was there before ours (Node's SIGSEGV handler)
+struct sigaction g_previous[REAPER_MAX_SIGNAL + 1];  // what was there before ours (Node's SIGSEGV handler)
 // --forward-delay: the first SIGTERM is held, not forwarded, and JavaScript
 // times the delay (release_held_term). A fact, so that a dropped record cannot
 // lose the TERM: kHoldNone until one arrives, kHoldHeld while it waits,
@@ -132,19 +132,16 @@ bool is_terminal_stop(int signal) {
 
 // Job control, as a shell does for its jobs: reaper stops with the signal
 // that stopped (or was sent for) its app, so that the shell above sees its
-// job stopped and prints its prompt. Before that, the terminal goes back to
-// reaper's group if the app had it (every signal is blocked in the handler,
-// so the background tcsetpgrp raises no SIGTTOU). The stop signal is sent
-// with its default action for the moment: the kernel then applies its own
-// rules (an orphaned group is not stopped) and the shell's wait sees the
-// app's signal (128+SIGTSTP). The next handler call puts ours back.
+// job stopped and prints its prompt, after taking the terminal back from the
+// app (reclaim_terminal). The stop signal is sent with its default action for
+// the moment: the kernel then applies its own rules (an orphaned group is not
+// stopped) and the shell's wait sees the app's signal (128+SIGTSTP). The next
+// handler call puts ours back.
 void suspend_self(int stop_signal) {
   if (!g_job_control) return;
   pid_t main = g_main.load();
   if (main > 0) reclaim_terminal(main);
-  struct sigaction dfl = {};
-  dfl.sa_handler = SIG_DFL;
-  sigaction(stop_signal, &dfl, nullptr);
+  set_disposition(stop_signal, SIG_DFL);
   g_suspended_with.store(stop_signal);
   kill(getpid(), stop_signal);
 }
@@ -199,7 +196,7 @@ int send_to_main(pid_t pid, int signal, bool group, const char** failed_call) {
 void forward(int signal, pid_t sender);
 
 void flush_pending() {
-  for (int s = 1; s <= kMaxSignal; s++) {
+  for (int s = 1; s <= REAPER_MAX_SIGNAL; s++) {
     for (uint32_t n = g_pending[s].exchange(0); n > 0; n--) forward(s, 0);
   }
 }
@@ -232,8 +229,8 @@ void forward(int signal, pid_t sender) {
     notify_signal(kEventDropped, signal, 0, 0, sender);
     return;
   }
-  if (g_config.hold_term && g_main.load() >= 0 && hold(signal, sender)) return;
   pid_t pid = g_main.load();
+  if (g_config.hold_term && pid >= 0 && hold(signal, sender)) return;
   if (pid == 0) {
     // The child is being created. Keep the signal (each real-time one
     // counts); set_main_child sends them. Re-check in case the target was
@@ -282,9 +279,7 @@ void end_with_fault(int signal, siginfo_t* info, void* context) {
   } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
     return previous.sa_handler(signal);
   }
-  struct sigaction dfl = {};
-  dfl.sa_handler = SIG_DFL;
-  sigaction(signal, &dfl, nullptr);
+  set_disposition(signal, SIG_DFL);
   raise(signal);
 }
 
@@ -314,9 +309,7 @@ void on_signal(int signal, siginfo_t* info, void* context) {
     // The terminal's answer to reaper's own access from the background (a
     // log line with TOSTOP): ignore these from now on, as tini always does,
     // so the access goes through instead of being restarted in a loop.
-    struct sigaction ignore = {};
-    ignore.sa_handler = SIG_IGN;
-    sigaction(signal, &ignore, nullptr);
+    set_disposition(signal, SIG_IGN);
   } else {
     if (signal == SIGCONT && g_job_control) {
       // A shell's fg or bg. Take the news about the app first, then give it
@@ -342,20 +335,8 @@ bool is_forwardable(int signal) {
       return false;
   }
   // glibc reserves 32 and 33 for its threads (musl 32 to 34).
-  return signal >= 1 && signal <= kMaxSignal && (signal < 32 || signal >= SIGRTMIN);
+  return signal >= 1 && signal <= REAPER_MAX_SIGNAL && (signal < 32 || signal >= SIGRTMIN);
 }
-
-// Blocks every signal on this thread while alive, so that code outside the
-// handler cannot be interrupted by it halfway.
-struct BlockSignals {
-  sigset_t previous;
-  BlockSignals() {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &previous);
-  }
-  ~BlockSignals() { pthread_sigmask(SIG_SETMASK, &previous, nullptr); }
-};
 
 }  // namespace
 
@@ -376,7 +357,7 @@ int install_handler(const ForwardingConfig& config, const char** failed_call) {
   action.sa_sigaction = on_signal;
   action.sa_flags = SA_SIGINFO | SA_RESTART;
   sigfillset(&action.sa_mask);  // one handler at a time per thread keeps the state simple
-  for (int s = 1; s <= kMaxSignal; s++) {
+  for (int s = 1; s <= REAPER_MAX_SIGNAL; s++) {
     if (!is_forwardable(s) && s != SIGCHLD) continue;
     if (sigaction(s, &action, &g_previous[s]) < 0) return -errno;
   }

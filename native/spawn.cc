@@ -89,13 +89,9 @@ int child_main(void* raw) {
   // Node leaves SIGPIPE and SIGXFSZ ignored and reaper catches the rest:
   // the app starts with every disposition at its default, or with the ones
   // reaper's parent gave (what it ignored stays ignored, as under tini).
-  struct sigaction dfl = {}, ign = {};
-  dfl.sa_handler = SIG_DFL;
-  ign.sa_handler = SIG_IGN;
-  for (int s = 1; s <= kMaxSignal; s++) {
-    if (s == SIGKILL || s == SIGSTOP) continue;
+  for (int s = 1; s <= REAPER_MAX_SIGNAL; s++) {
     bool ignored = request.inherit && (request.ignored >> (s - 1)) & 1;
-    sigaction(s, ignored ? &ign : &dfl, nullptr);
+    if (s != SIGKILL && s != SIGSTOP) set_disposition(s, ignored ? SIG_IGN : SIG_DFL);
   }
 
   // The app's stdio, and with socket activation the passed sockets (fds 3
@@ -104,7 +100,7 @@ int child_main(void* raw) {
 
   sigset_t mask;
   sigemptyset(&mask);
-  for (int s = 1; request.inherit && s <= kMaxSignal; s++) {
+  for (int s = 1; request.inherit && s <= REAPER_MAX_SIGNAL; s++) {
     if ((request.blocked >> (s - 1)) & 1) sigaddset(&mask, s);
   }
   sigprocmask(SIG_SETMASK, &mask, nullptr);
@@ -171,13 +167,11 @@ pid_t spawn_child(const SpawnRequest& request, int* exec_errno) {
 
   // Block everything across the clone so that no handler of ours (or Node's)
   // runs in the child before it has reset them.
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pid_t pid = clone(child_main, stack + stack_size,
-                    CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  pid_t pid = [&] {
+    BlockSignals blocked;
+    return clone(child_main, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  }();
   int clone_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   munmap(mapping, page + stack_size);
 
   if (pid < 0) return -clone_errno;
