@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "reaper.h"
-#include "shared.h"
 
 namespace reaper {
 namespace {
