@@ -167,7 +167,7 @@ void check_main_stopped(pid_t main, bool may_suspend) {
 void reap_children() {
   pid_t main = g_main.load();
   // Until the main child is known its exit could pass for an orphan's.
-  // (-1: there is none, --pause: every child is an orphan.)
+  // (-1: there is none, --pause, or no more: every child is an orphan.)
   if (main == 0) return;
   if (main > 0) check_main_stopped(main, true);
   Exit exit;
@@ -233,8 +233,8 @@ void forward(int signal, pid_t sender) {
   if (g_config.hold_term && pid >= 0 && hold(signal, sender)) return;
   if (pid == 0) {
     // The child is being created. Keep the signal (each real-time one
-    // counts); set_main_child sends them. Re-check in case the target was
-    // set while we were counting it.
+    // counts); set_main_child sends them. Re-check in case the main child
+    // was set while we were counting it.
     g_pending[signal].fetch_add(1);
     if (g_main.load() > 0) flush_pending();
     return;
