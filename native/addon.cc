@@ -288,7 +288,8 @@ Napi::Value MainName(const Napi::CallbackInfo& info) {
 // signalMainChild(signal) -> true, or false when it is gone
 Napi::Value SignalMainChild(const Napi::CallbackInfo& info) {
   const char* failed_call = "";
-  return sent(info.Env(), reaper::signal_main_child(int_arg(info, 0), &failed_call), failed_call);
+  int r = reaper::signal_main_child(int_arg(info, 0), &failed_call);
+  return sent(info.Env(), r, failed_call);
 }
 
 // reapPid(pid, describe) -> {pid, exitCode, signal, coreDumped[, comm, startTicks]},
@@ -387,7 +388,8 @@ Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
 Napi::Value SignalProcess(const Napi::CallbackInfo& info) {
   const char* failed_call = "";
   uint64_t start_ticks = static_cast<uint64_t>(info[1].ToNumber().DoubleValue());
-  return sent(info.Env(), reaper::signal_process(int_arg(info, 0), start_ticks, int_arg(info, 2), &failed_call), failed_call);
+  int r = reaper::signal_process(int_arg(info, 0), start_ticks, int_arg(info, 2), &failed_call);
+  return sent(info.Env(), r, failed_call);
 }
 
 Napi::Value OpenNonblockingWriter(const Napi::CallbackInfo& info) {
