@@ -40,8 +40,8 @@ int g_notify_write = -1;
 // there is none (--pause) or no more (reaped: never signal a reused pid).
 std::atomic<pid_t> g_main{0};
 // Its pins, written once before g_main publishes the pid: the pidfd (-1 when
-// pidfds are missing; never closed, so no later fd can take its number) and
-// its start time (0 when /proc could not tell).
+// pidfds are missing; never closed, so no later fd can take its number), or
+// else its start time (0 when /proc could not tell).
 int g_main_pidfd = -1;
 uint64_t g_main_start_ticks = 0;
 std::atomic<uint32_t> g_pending[REAPER_MAX_SIGNAL + 1];  // signals that arrived before the child existed, counted
@@ -370,7 +370,7 @@ void set_main_child(pid_t pid) {
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd >= 0) fcntl(pidfd, F_SETFD, FD_CLOEXEC);
   ProcStat stat;
-  uint64_t start_ticks = read_proc_stat(pid, &stat) == 0 ? stat.start_ticks : 0;
+  uint64_t start_ticks = pidfd < 0 && read_proc_stat(pid, &stat) == 0 ? stat.start_ticks : 0;
   BlockSignals blocked;
   g_main_pidfd = pidfd;
   g_main_start_ticks = start_ticks;
