@@ -182,14 +182,14 @@ int signal_main_child(int signal, const char** failed_call);
 int set_child_subreaper(bool on);
 int set_parent_death_signal(int signal);
 // The one way reaper signals a process it has pinned (the main child, from
-// the handler or JavaScript, and every signal_process): through pidfd when it
-// has one (-1: none) and not group; where pidfds are missing or denied
-// (EPERM, ENOSYS: kernels before 5.3, seccomp profiles), kill() (-pid with
-// group) right after checking that pid is still that process: its pidfd has
-// not exited, or without one /proc still shows start_ticks (0: unknown, not
-// checked). The window between check and kill is the best they allow.
-// Returns 0, -ESRCH when it is gone, or -errno with *failed_call naming the
-// call that failed. Async-signal-safe.
+// the handler or JavaScript, and every signal_process): through pidfd (-1:
+// none). Where pidfds are missing or denied (EPERM, ENOSYS: kernels before
+// 5.3, seccomp profiles), and for its process group (group: kill(-pid), which
+// no pidfd reaches), kill() right after checking that pid is still that
+// process: its pidfd has not exited, or without one /proc still shows
+// start_ticks (0: unknown, not checked). The window between check and kill is
+// the best they allow. Returns 0, -ESRCH when it is gone, or -errno with
+// *failed_call naming the call that failed. Async-signal-safe.
 int send_pinned(int pidfd, pid_t pid, uint64_t start_ticks, int signal, bool group, const char** failed_call);
 // Sends signal to pid only if it is still the process that started at
 // start_ticks (pidfd_open pins it, so a reused pid is never signalled), as
