@@ -10,8 +10,7 @@
             "native/signals.cc",
             "native/reap.cc",
             "native/process.cc",
-            "native/launch.c",
-            "native/notify.cc"
+            "native/launch.c"
           ],
           "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
           "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "_GNU_SOURCE", "_FORTIFY_SOURCE=2"],

@@ -1,7 +1,7 @@
-// The only file that binds N-API functions: it converts arguments, calls
-// the plain functions of reaper.h and turns their -errno results into errors
-// shaped like Node's own (code, errno, syscall). The notify pipe's watcher is
-// in notify.cc.
+// The only file that touches N-API (and libuv): it converts arguments, calls
+// the plain functions of reaper.h, turns their -errno results into errors
+// shaped like Node's own (code, errno, syscall) and watches the notify pipe
+// on Node's event loop.
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,12 +9,12 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <napi.h>
 
 #include "launch.h"
-#include "notify.h"
 #include "reaper.h"
 
 namespace {
@@ -39,6 +39,13 @@ template <typename T>
 T check(Napi::Env env, T result, const char* syscall) {
   if (result < 0) errno_error(env, static_cast<int>(-result), syscall).ThrowAsJavaScriptException();
   return result;
+}
+
+// A signal's result: true when sent, false when the process is gone (-ESRCH).
+Napi::Value sent(Napi::Env env, int result, const char* failed_call) {
+  if (result == -ESRCH) return Napi::Boolean::New(env, false);
+  check(env, result, failed_call);
+  return Napi::Boolean::New(env, true);
 }
 
 int int_arg(const Napi::CallbackInfo& info, size_t i) {
@@ -78,6 +85,78 @@ std::vector<char*> c_list(std::vector<std::string>& strings) {
   return out;
 }
 
+// The notify pipe is watched by a uv_poll_t on Node's loop: it wakes
+// JavaScript only when a record arrives, with no net.Socket machinery behind
+// it. The callback only says "look now"; JavaScript then reads the records
+// (readEvents) and the facts, so a record it fails to handle stays in the
+// pipe and the poll fires again. Its state lives in the addon instance and is
+// torn down by an environment cleanup hook.
+struct Watch {
+  uv_poll_t poll;
+  napi_env env;
+  Napi::FunctionReference on_readable;
+};
+
+struct Instance {
+  int fd = -1;  // the notify pipe's read end (installHandler)
+  Watch* watch = nullptr;
+};
+
+void close_watch(Instance* state) {
+  if (!state->watch) return;
+  uv_poll_stop(&state->watch->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&state->watch->poll),
+           [](uv_handle_t* handle) { delete static_cast<Watch*>(handle->data); });
+  state->watch = nullptr;
+}
+
+Instance* instance(Napi::Env env) {
+  Instance* state = env.GetInstanceData<Instance>();
+  if (state) return state;
+  state = new Instance();
+  env.SetInstanceData(state);  // deleted with the environment
+  // Before the loop closes: a live poll handle would keep the worker's or
+  // the process's loop from ending, and its callback must not outlive env.
+  env.AddCleanupHook([state]() { close_watch(state); });
+  return state;
+}
+
+void on_readable(uv_poll_t* handle, int, int) {
+  // An error status (EBADF) would repeat: the callback's read reports it.
+  Watch* watch = static_cast<Watch*>(handle->data);
+  Napi::Env env(watch->env);
+  Napi::HandleScope scope(env);
+  try {
+    watch->on_readable.MakeCallback(env.Global(), {});
+  } catch (const Napi::Error& e) {
+    // Hand it to process 'uncaughtException', as Node does for its own callbacks.
+    napi_fatal_exception(env, e.Value());
+  }
+}
+
+// Calls on_readable() whenever records are waiting; keeps the loop alive
+// while it watches (it is the only thing that does while the app runs).
+// Returns 0 or a libuv error.
+int watch_events(Napi::Env env, Napi::Function callback) {
+  Instance* state = instance(env);
+  if (state->watch) return UV_EBUSY;
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return UV_EINVAL;
+  Watch* watch = new Watch{};
+  watch->env = env;
+  watch->on_readable = Napi::Persistent(callback);
+  watch->poll.data = watch;
+  int r = uv_poll_init(loop, &watch->poll, state->fd);
+  if (r != 0) {
+    delete watch;
+    return r;
+  }
+  state->watch = watch;
+  r = uv_poll_start(&watch->poll, UV_READABLE, on_readable);
+  if (r != 0) close_watch(state);
+  return r;
+}
+
 // spawn(file, args, env, foreground, ignored, blocked, newSession) -> pid;
 // file, args and env are Buffers (or strings); ignored and blocked are
 // BigInts, or null to start the app from default signal state.
@@ -92,10 +171,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
 
   int exec_errno = 0;
   pid_t pid = reaper::spawn_child(request, &exec_errno);
-  if (pid < 0) {
-    errno_error(env, -pid, "clone").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (pid < 0) return check(env, pid, "clone"), env.Undefined();
   if (exec_errno != 0) {
     // Same shape as child_process: syscall 'spawn <file>', path, spawnargs.
     Napi::Error e = errno_error(env, exec_errno, "spawn " + file);
@@ -122,7 +198,7 @@ Napi::Value Relaunch(const Napi::CallbackInfo& info) {
 Napi::Value InstallHandler(const Napi::CallbackInfo& info) {
   reaper::ForwardingConfig config = {};
   Napi::Array rewrite = info[0].As<Napi::Array>(), report = info[1].As<Napi::Array>();
-  for (int s = 0; s <= reaper::kMaxSignal; s++) {
+  for (int s = 0; s <= REAPER_MAX_SIGNAL; s++) {
     config.rewrite[s] = rewrite.Get(s).ToNumber().Int32Value();
     config.report[s] = report.Get(s).ToBoolean();
   }
@@ -133,7 +209,7 @@ Napi::Value InstallHandler(const Napi::CallbackInfo& info) {
   const char* failed_call = "";
   int fd = reaper::install_handler(config, &failed_call);
   check(info.Env(), fd, failed_call);
-  if (fd >= 0) reaper::notify_attach(info.Env(), fd);
+  if (fd >= 0) instance(info.Env())->fd = fd;
   return info.Env().Undefined();
 }
 
@@ -153,13 +229,13 @@ Napi::Value ReleaseHeldTerm(const Napi::CallbackInfo& info) {
 
 // watchEvents(onReadable())
 Napi::Value WatchEvents(const Napi::CallbackInfo& info) {
-  int r = reaper::notify_watch(info.Env(), info[0].As<Napi::Function>());
+  int r = watch_events(info.Env(), info[0].As<Napi::Function>());
   if (r != 0) errno_error(info.Env(), -r, "uv_poll_start").ThrowAsJavaScriptException();
   return info.Env().Undefined();
 }
 
 Napi::Value UnwatchEvents(const Napi::CallbackInfo& info) {
-  reaper::notify_unwatch(info.Env());
+  close_watch(instance(info.Env()));
   return info.Env().Undefined();
 }
 
@@ -167,7 +243,7 @@ Napi::Value UnwatchEvents(const Napi::CallbackInfo& info) {
 // waiting). Reusing one buffer keeps wake-ups free of allocations.
 Napi::Value ReadEvents(const Napi::CallbackInfo& info) {
   Napi::Buffer<uint8_t> into = info[0].As<Napi::Buffer<uint8_t>>();
-  ssize_t n = check(info.Env(), reaper::notify_read(info.Env(), into.Data(), into.Length()), "read");
+  ssize_t n = check(info.Env(), reaper::read_events(instance(info.Env())->fd, into.Data(), into.Length()), "read");
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
@@ -201,10 +277,9 @@ Napi::Value MainName(const Napi::CallbackInfo& info) {
 
 // signalMainChild(signal) -> true, or false when it is gone
 Napi::Value SignalMainChild(const Napi::CallbackInfo& info) {
-  int r = reaper::signal_main_child(int_arg(info, 0));
-  if (r == -ESRCH) return Napi::Boolean::New(info.Env(), false);
-  check(info.Env(), r, "pidfd_send_signal");
-  return Napi::Boolean::New(info.Env(), true);
+  const char* failed_call = "";
+  int r = reaper::signal_main_child(int_arg(info, 0), &failed_call);
+  return sent(info.Env(), r, failed_call);
 }
 
 // reapPid(pid, describe) -> {pid, status[, comm, startTicks]}, or null when it
@@ -303,14 +378,10 @@ Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
 
 // signalProcess(pid, startTicks, signal) -> true, or false when it is gone
 Napi::Value SignalProcess(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   const char* failed_call = "";
-  int r = reaper::signal_process(int_arg(info, 0),
-                                 static_cast<uint64_t>(info[1].ToNumber().DoubleValue()),
-                                 int_arg(info, 2), &failed_call);
-  if (r == -ESRCH) return Napi::Boolean::New(env, false);
-  check(env, r, failed_call);
-  return Napi::Boolean::New(env, true);
+  uint64_t start_ticks = static_cast<uint64_t>(info[1].ToNumber().DoubleValue());
+  int r = reaper::signal_process(int_arg(info, 0), start_ticks, int_arg(info, 2), &failed_call);
+  return sent(info.Env(), r, failed_call);
 }
 
 Napi::Value OpenNonblockingWriter(const Napi::CallbackInfo& info) {
@@ -372,35 +443,23 @@ Napi::Object facts_layout(Napi::Env env) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bindingVersion", Napi::Number::New(env, kBindingVersion));
-  exports.Set("spawn", Napi::Function::New(env, Spawn));
-  exports.Set("relaunch", Napi::Function::New(env, Relaunch));
-  exports.Set("installHandler", Napi::Function::New(env, InstallHandler));
-  exports.Set("setMainChild", Napi::Function::New(env, SetMainChild));
-  exports.Set("setNoMainChild", Napi::Function::New(env, SetNoMainChild));
-  exports.Set("releaseHeldTerm", Napi::Function::New(env, ReleaseHeldTerm));
-  exports.Set("watchEvents", Napi::Function::New(env, WatchEvents));
-  exports.Set("unwatchEvents", Napi::Function::New(env, UnwatchEvents));
-  exports.Set("readEvents", Napi::Function::New(env, ReadEvents));
-  exports.Set("readFacts", Napi::Function::New(env, ReadFacts));
-  exports.Set("mainName", Napi::Function::New(env, MainName));
-  exports.Set("signalMainChild", Napi::Function::New(env, SignalMainChild));
-  exports.Set("reapPid", Napi::Function::New(env, ReapPid));
-  exports.Set("procStat", Napi::Function::New(env, ProcStat));
-  exports.Set("readChildren", Napi::Function::New(env, ReadChildren));
-  exports.Set("anythingLeft", Napi::Function::New(env, AnythingLeft));
-  exports.Set("ownedProcessPids", Napi::Function::New(env, OwnedProcessPids));
-  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
-  exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal));
-  exports.Set("signalProcess", Napi::Function::New(env, SignalProcess));
-  exports.Set("openNonblockingWriter", Napi::Function::New(env, OpenNonblockingWriter));
-  exports.Set("writeLog", Napi::Function::New(env, WriteLog));
-  exports.Set("exitNow", Napi::Function::New(env, ExitNow));
-  exports.Set("errnoName", Napi::Function::New(env, ErrnoName));
+  using Binding = Napi::Value (*)(const Napi::CallbackInfo&);
+  const std::pair<const char*, Binding> bindings[] = {
+      {"spawn", Spawn}, {"relaunch", Relaunch}, {"installHandler", InstallHandler},
+      {"setMainChild", SetMainChild}, {"setNoMainChild", SetNoMainChild}, {"releaseHeldTerm", ReleaseHeldTerm},
+      {"watchEvents", WatchEvents}, {"unwatchEvents", UnwatchEvents}, {"readEvents", ReadEvents},
+      {"readFacts", ReadFacts}, {"mainName", MainName}, {"signalMainChild", SignalMainChild},
+      {"reapPid", ReapPid}, {"procStat", ProcStat}, {"readChildren", ReadChildren},
+      {"anythingLeft", AnythingLeft}, {"ownedProcessPids", OwnedProcessPids},
+      {"setChildSubreaper", SetChildSubreaper}, {"setParentDeathSignal", SetParentDeathSignal},
+      {"signalProcess", SignalProcess}, {"openNonblockingWriter", OpenNonblockingWriter},
+      {"writeLog", WriteLog}, {"exitNow", ExitNow}, {"errnoName", ErrnoName},
+  };
+  for (const auto& [name, binding] : bindings) exports.Set(name, Napi::Function::New(env, binding, name));
   exports.Set("event", event_layout(env));
   exports.Set("factsLayout", facts_layout(env));
   // Real-time signal numbers differ between C libraries (glibc 34, musl 35).
   exports.Set("SIGRTMIN", Napi::Number::New(env, SIGRTMIN));
-  exports.Set("SIGRTMAX", Napi::Number::New(env, SIGRTMAX));
   exports.Set("CLK_TCK", Napi::Number::New(env, static_cast<double>(sysconf(_SC_CLK_TCK))));
   return exports;
 }

@@ -1,8 +1,8 @@
 /* See launch.h: the environment the Node that runs reaper gets. */
 #include "launch.h"
+#include "shared.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +53,7 @@ char** reaper_hidden_environment(char* const* envp, const uint64_t* ignored, con
 int reaper_relaunch(const char* node, char* const* argv, char* const* envp, const char* argv0) {
   char** env = reaper_hidden_environment(envp, NULL, NULL, argv0);
   if (!env) return -ENOMEM;
-  for (int fd = 0; fd <= 2; fd++) {
-    int flags = fcntl(fd, F_GETFD);
-    if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
-  }
+  reaper_keep_open_on_exec(2);
   execve(node, argv, env);
   return -errno;
 }

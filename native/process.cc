@@ -2,6 +2,7 @@
 // a log writer that cannot block PID 1.
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/prctl.h>
@@ -30,28 +31,37 @@ static int check_start_time(pid_t pid, uint64_t start_ticks) {
   return stat.start_ticks == start_ticks ? 0 : -ESRCH;
 }
 
-int signal_process(pid_t pid, uint64_t start_ticks, int signal, const char** failed_call) {
-  *failed_call = "pidfd_send_signal";
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd < 0 && errno == ESRCH) return -ESRCH;
-  int r = check_start_time(pid, start_ticks);
-  if (r < 0) {
-    if (pidfd >= 0) close(pidfd);
-    return r;
-  }
-  if (pidfd >= 0) {
-    // The pidfd pins the process: if /proc still shows the same start time now,
-    // the signal can only reach that process, even if the pid is reused later.
-    r = syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0 ? -errno : 0;
-    close(pidfd);
-    // A seccomp profile may allow pidfd_open yet deny pidfd_send_signal.
+int send_pinned(int pidfd, pid_t pid, uint64_t start_ticks, int signal, bool group, const char** failed_call) {
+  if (pidfd >= 0 && !group) {
+    *failed_call = "pidfd_send_signal";
+    int r = syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0 ? -errno : 0;
     if (r != -EPERM && r != -ENOSYS) return r;
   }
-  // Without pidfds (kernels before 5.3: ENOSYS; seccomp profiles that deny
-  // them: EPERM or any errno they choose): the start time was checked above,
-  // now kill. The window between the two is the best they allow.
+  if (pidfd >= 0) {
+    // Readable once the process has exited: until then its pid is its own.
+    struct pollfd exited = {pidfd, POLLIN, 0};
+    *failed_call = "poll";
+    int r = poll(&exited, 1, 0);
+    if (r != 0) return r < 0 ? -errno : -ESRCH;
+  } else if (start_ticks != 0) {
+    *failed_call = "read /proc/<pid>/stat";
+    int r = check_start_time(pid, start_ticks);
+    if (r < 0) return r;
+  }
   *failed_call = "kill";
-  return kill(pid, signal) < 0 ? -errno : 0;
+  return kill(group ? -pid : pid, signal) < 0 ? -errno : 0;
+}
+
+int signal_process(pid_t pid, uint64_t start_ticks, int signal, const char** failed_call) {
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0 && errno == ESRCH) return -ESRCH;
+  *failed_call = "read /proc/<pid>/stat";
+  // Opened on a reused pid? /proc still showing the same start time now
+  // means the pidfd holds that process, even if the pid is reused later.
+  int r = pidfd >= 0 ? check_start_time(pid, start_ticks) : 0;
+  if (r == 0) r = send_pinned(pidfd, pid, start_ticks, signal, false, failed_call);
+  if (pidfd >= 0) close(pidfd);
+  return r;
 }
 
 int open_nonblocking_writer(int fd) {

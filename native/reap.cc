@@ -13,20 +13,9 @@
 namespace reaper {
 namespace {
 
-// Appends the decimal digits of value at out; returns the end.
-char* append_number(char* out, long value) {
-  char digits[24];
-  int n = 0;
-  do digits[n++] = static_cast<char>('0' + value % 10);
-  while ((value /= 10) > 0);
-  while (n > 0) *out++ = digits[--n];
-  return out;
-}
-
 // "/proc/<pid>/<tail>" into path (at least 64 bytes).
 void proc_path(char* path, pid_t pid, const char* tail) {
-  char* end = append_number(stpcpy(path, "/proc/"), pid);
-  strcpy(end, tail);
+  strcpy(reaper_append_number(stpcpy(path, "/proc/"), pid), tail);
 }
 
 uint64_t parse_number(const char* p) {
@@ -104,7 +93,7 @@ int read_proc_stat(pid_t pid, ProcStat* out) {
 int read_children(pid_t tgid, pid_t tid, pid_t* pids, int capacity) {
   char path[96];
   proc_path(path, tgid, "/task/");
-  strcpy(append_number(path + strlen(path), tid), "/children");
+  strcpy(reaper_append_number(path + strlen(path), tid), "/children");
   int fd = retry_eintr([&] { return open(path, O_RDONLY | O_CLOEXEC); });
   if (fd < 0) return fd;
   int count = 0;

@@ -1,13 +1,14 @@
 // The plain syscall layer of reaper. Nothing here knows about N-API: every
 // function returns 0 (or a pid / count) on success and -errno on failure, so
-// addon.cc (arguments, errors) and notify.cc (the event-loop watcher) are the
-// only files that turn results into JavaScript values.
+// addon.cc is the only file that turns results into JavaScript values.
 #pragma once
 
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "shared.h"
 
 namespace reaper {
 
@@ -19,6 +20,26 @@ auto retry_eintr(Call call) -> decltype(call()) {
   do result = call();
   while (result < 0 && errno == EINTR);
   return result < 0 ? -errno : result;
+}
+
+// Blocks every signal on this thread while alive: code outside the handler
+// cannot be interrupted by it halfway, and a child cloned meanwhile runs none
+// of our handlers. Leaves errno alone.
+struct BlockSignals {
+  sigset_t previous;
+  BlockSignals() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+  }
+  ~BlockSignals() { pthread_sigmask(SIG_SETMASK, &previous, nullptr); }
+};
+
+// Sets signal's action to SIG_DFL or SIG_IGN. Async-signal-safe.
+inline void set_disposition(int signal, void (*handler)(int)) {
+  struct sigaction action = {};
+  action.sa_handler = handler;
+  sigaction(signal, &action, nullptr);
 }
 
 // ---------------------------------------------------------------- spawn.cc
@@ -36,9 +57,11 @@ struct SpawnRequest {
   bool new_session;      // setsid() instead of a process group (dumb-init's default)
 };
 
-// Starts the program in its own process group with default signal state and
-// stdio that survives exec. Returns the pid, or -errno when the process could
-// not be created. When exec fails, the child is already reaped, *exec_errno
+// Starts the program in its own process group (with new_session, its own
+// session, with the terminal reaper gave up for it), with the signal state of
+// inherit (else every disposition at its default and nothing blocked), and
+// with stdio (and LISTEN_FDS sockets meant for it) kept open across exec.
+// Returns the pid, or -errno when the process could not be created. When exec fails, the child is already reaped, *exec_errno
 // holds the reason and the return value is 0.
 pid_t spawn_child(const SpawnRequest& request, int* exec_errno);
 
@@ -83,9 +106,6 @@ int anything_left(bool whole_namespace);
 
 // ---------------------------------------------------------------- signals.cc
 
-// Highest signal number we handle (SIGRTMAX on Linux).
-constexpr int kMaxSignal = 64;
-
 // A record the signal handler writes to the notify pipe. Records are hints
 // for the log and wake-ups for JavaScript: a full pipe drops them, so no fact
 // travels only here (see Facts).
@@ -103,15 +123,15 @@ struct Event {
 constexpr uint8_t kEventWake = 1;       // SIGCHLD: children were reaped (count only)
 constexpr uint8_t kEventForwarded = 2;  // forwarded (or failed to: see value)
 constexpr uint8_t kEventDropped = 3;    // rewritten to 0 by the user
-constexpr uint8_t kEventNoTarget = 4;   // arrived after the main child was reaped
+constexpr uint8_t kEventNoTarget = 4;   // arrived with no main child: --pause, or reaped
 constexpr uint8_t kEventExited = 5;     // a child was reaped (main child, or a described orphan)
 constexpr uint8_t kEventStopped = 6;    // the main child stopped (signal: the stop signal)
 constexpr uint8_t kEventContinued = 7;  // the main child continued
 
 struct ForwardingConfig {
-  int rewrite[kMaxSignal + 1];  // rewrite[s] = signal to send for s; 0 drops it
-  bool report[kMaxSignal + 1];  // write a kEventForwarded record for s
-  bool to_group;                // kill(-pgid) instead of the child alone
+  int rewrite[REAPER_MAX_SIGNAL + 1];  // rewrite[s] = signal to send for s; 0 drops it
+  bool report[REAPER_MAX_SIGNAL + 1];  // write a kEventForwarded record for s
+  bool to_group;                // -g: signal the app's process group, not the app alone
   bool describe;                // read orphans' names before reaping them
   bool hold_term;               // --forward-delay: hold the first SIGTERM (release_held_term)
   int drain_signal;             // --drain-signal: a second one after the app exited ends the drain
@@ -149,17 +169,31 @@ void set_no_main_child();
 // none held (none arrived, or a second SIGTERM or a SIGINT released it).
 bool release_held_term();
 void read_facts(Facts* out);
-// Sends signal to the main child (its group with to_group) through the pidfd
-// opened by set_main_child. Returns 0, -ESRCH once it is gone, or -errno.
-int signal_main_child(int signal);
+// Reads waiting records from the notify pipe (fd: install_handler's result)
+// into buf, whole records only. Returns the bytes read (0: none), or -errno.
+ssize_t read_events(int fd, uint8_t* buf, size_t size);
+// Sends signal to the main child (its group with to_group), as the handler
+// forwards (send_pinned). Returns 0, -ESRCH once it is gone, or -errno with
+// *failed_call naming the call that failed.
+int signal_main_child(int signal, const char** failed_call);
 
 // ---------------------------------------------------------------- process.cc
 
 int set_child_subreaper(bool on);
 int set_parent_death_signal(int signal);
+// The one way reaper signals a process it has pinned (the main child, from
+// the handler or JavaScript, and every signal_process): through pidfd (-1:
+// none). Where pidfds are missing or denied (EPERM, ENOSYS: kernels before
+// 5.3, seccomp profiles), and for its process group (group: kill(-pid), which
+// no pidfd reaches), kill() right after checking that pid is still that
+// process: its pidfd has not exited, or without one /proc still shows
+// start_ticks (0: unknown, not checked). The window between check and kill is
+// the best they allow. Returns 0, -ESRCH when it is gone, or -errno with
+// *failed_call naming the call that failed. Async-signal-safe.
+int send_pinned(int pidfd, pid_t pid, uint64_t start_ticks, int signal, bool group, const char** failed_call);
 // Sends signal to pid only if it is still the process that started at
-// start_ticks (a pidfd pins it, so a reused pid is never signalled; where
-// pidfds are missing or denied, kill() right after the check). -ESRCH: gone.
+// start_ticks (pidfd_open pins it, so a reused pid is never signalled), as
+// send_pinned does. -ESRCH: gone.
 int signal_process(pid_t pid, uint64_t start_ticks, int signal, const char** failed_call);
 // Returns an fd for log lines that never blocks the caller, even when fd is a
 // pipe nobody reads, without changing the flags the app's inherited fd shares.

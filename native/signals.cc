@@ -1,9 +1,11 @@
-// The signal handler: the one owner of forwarding and of reaping.
+// The wrapper's signal handler: it forwards signals to the app and reaps.
 //
 // Signals are forwarded inside the handler, on whichever thread the kernel
-// interrupts, before any event loop wakes up. Every child is reaped there
-// too, the main child included, one waitpid per zombie as tini does: PID 1
-// keeps reaping however busy or stalled JavaScript is.
+// interrupts, before any event loop wakes up; what JavaScript sends the app
+// (--stop-timeout's SIGKILL) goes through the same send_to_main. Every child
+// of the wrapper is reaped here too, the main child included, one waitpid per
+// zombie as tini does: PID 1 keeps reaping however busy or stalled JavaScript
+// is. (Library mode installs no handler: it reaps from JavaScript, reap_one.)
 //
 // What must never be lost (the main child's exit, the number of orphans
 // reaped) lives in atomics that JavaScript reads on every wake-up. The records
@@ -34,10 +36,15 @@ constexpr int kNotifyPipeSize = 256 * 1024;
 
 ForwardingConfig g_config;  // written once, before the handler is installed
 int g_notify_write = -1;
-std::atomic<pid_t> g_main{0};       // 0 until the main child exists
-std::atomic<pid_t> g_target{0};     // forwarding target: 0 not yet, -1 reaped (never signal a reused pid)
-std::atomic<int> g_main_pidfd{-1};  // opened at spawn, never closed: no later fd can take its number
-std::atomic<uint32_t> g_pending[kMaxSignal + 1];  // signals that arrived before the child existed, counted
+// The main child: 0 until it exists, its pid while it is unreaped, -1 when
+// there is none (--pause) or no more (reaped: never signal a reused pid).
+std::atomic<pid_t> g_main{0};
+// Its pins, written once before g_main publishes the pid: the pidfd (-1 when
+// pidfds are missing; never closed, so no later fd can take its number), or
+// else its start time (0 when /proc could not tell).
+int g_main_pidfd = -1;
+uint64_t g_main_start_ticks = 0;
+std::atomic<uint32_t> g_pending[REAPER_MAX_SIGNAL + 1];  // signals that arrived before the child existed, counted
 std::atomic<int> g_main_status{0};
 std::atomic<bool> g_main_exited{false};  // set after g_main_status and g_main_comm
 char g_main_comm[kCommSize];
@@ -47,7 +54,7 @@ std::atomic<bool> g_main_stopped{false};  // the main child is stopped (its last
 std::atomic<int> g_suspended_with{0};     // a stop signal left at SIG_DFL while reaper suspends itself
 bool g_job_control = false;               // below PID 1: reaper stops and continues with its app
 struct sigaction g_action;                // ours, to put back after a suspension
-struct sigaction g_previous[kMaxSignal + 1];  // what was there before ours (Node's SIGSEGV handler)
+struct sigaction g_previous[REAPER_MAX_SIGNAL + 1];  // what was there before ours (Node's SIGSEGV handler)
 // --forward-delay: the first SIGTERM is held, not forwarded, and JavaScript
 // times the delay (release_held_term). A fact, so that a dropped record cannot
 // lose the TERM: kHoldNone until one arrives, kHoldHeld while it waits,
@@ -111,7 +118,7 @@ void reclaim_terminal(pid_t main) {
 }
 
 void record_main_exit(const Exit& exit) {
-  g_target.store(-1);  // stop forwarding first: this pid may be reused from now on
+  g_main.store(-1);  // stop forwarding first: this pid may be reused from now on
   reclaim_terminal(exit.pid);
   g_main_status.store(exit.status);
   memcpy(g_main_comm, exit.comm, sizeof g_main_comm);
@@ -125,19 +132,16 @@ bool is_terminal_stop(int signal) {
 
 // Job control, as a shell does for its jobs: reaper stops with the signal
 // that stopped (or was sent for) its app, so that the shell above sees its
-// job stopped and prints its prompt. Before that, the terminal goes back to
-// reaper's group if the app had it (every signal is blocked in the handler,
-// so the background tcsetpgrp raises no SIGTTOU). The stop signal is sent
-// with its default action for the moment: the kernel then applies its own
-// rules (an orphaned group is not stopped) and the shell's wait sees the
-// app's signal (128+SIGTSTP). The next handler call puts ours back.
+// job stopped and prints its prompt, after taking the terminal back from the
+// app (reclaim_terminal). The stop signal is sent with its default action for
+// the moment: the kernel then applies its own rules (an orphaned group is not
+// stopped) and the shell's wait sees the app's signal (128+SIGTSTP). The next
+// handler call puts ours back.
 void suspend_self(int stop_signal) {
   if (!g_job_control) return;
   pid_t main = g_main.load();
-  if (main > 0 && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == main) tcsetpgrp(STDIN_FILENO, getpgrp());
-  struct sigaction dfl = {};
-  dfl.sa_handler = SIG_DFL;
-  sigaction(stop_signal, &dfl, nullptr);
+  if (main > 0) reclaim_terminal(main);
+  set_disposition(stop_signal, SIG_DFL);
   g_suspended_with.store(stop_signal);
   kill(getpid(), stop_signal);
 }
@@ -163,12 +167,12 @@ void check_main_stopped(pid_t main, bool may_suspend) {
 void reap_children() {
   pid_t main = g_main.load();
   // Until the main child is known its exit could pass for an orphan's.
-  // (-1: there is none, --pause: every child is an orphan.)
+  // (-1: there is none, --pause, or no more: every child is an orphan.)
   if (main == 0) return;
-  if (main > 0 && !g_main_exited.load()) check_main_stopped(main, true);
+  if (main > 0) check_main_stopped(main, true);
   Exit exit;
   // The main child first, by pid, so that its name is read before it goes.
-  if (main > 0 && !g_main_exited.load() && reap_one(main, true, &exit) > 0) record_main_exit(exit);
+  if (main > 0 && reap_one(main, true, &exit) > 0) record_main_exit(exit);
   int reaped = 0;
   while (reap_one(-1, g_config.describe, &exit) > 0) {
     if (exit.pid == main) {
@@ -183,17 +187,16 @@ void reap_children() {
   if (reaped > 0 && !g_config.describe) notify_signal(kEventWake, SIGCHLD, 0, 0, 0);
 }
 
-int send_to_main(pid_t pid, int signal) {
-  if (g_config.to_group) return kill(-pid, signal) < 0 ? -errno : 0;
-  int pidfd = g_main_pidfd.load();
-  if (pidfd >= 0) return syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0 ? -errno : 0;
-  return kill(pid, signal) < 0 ? -errno : 0;  // no pidfd (kernel before 5.3, no fd left)
+// Every signal to the app: pid is g_main's, group its process group (-g,
+// or the SIGCONT that resumes what the terminal stopped).
+int send_to_main(pid_t pid, int signal, bool group, const char** failed_call) {
+  return send_pinned(g_main_pidfd, pid, g_main_start_ticks, signal, group || g_config.to_group, failed_call);
 }
 
 void forward(int signal, pid_t sender);
 
 void flush_pending() {
-  for (int s = 1; s <= kMaxSignal; s++) {
+  for (int s = 1; s <= REAPER_MAX_SIGNAL; s++) {
     for (uint32_t n = g_pending[s].exchange(0); n > 0; n--) forward(s, 0);
   }
 }
@@ -226,14 +229,14 @@ void forward(int signal, pid_t sender) {
     notify_signal(kEventDropped, signal, 0, 0, sender);
     return;
   }
-  if (g_config.hold_term && g_target.load() >= 0 && hold(signal, sender)) return;
-  pid_t pid = g_target.load();
+  pid_t pid = g_main.load();
+  if (g_config.hold_term && pid >= 0 && hold(signal, sender)) return;
   if (pid == 0) {
     // The child is being created. Keep the signal (each real-time one
-    // counts); set_main_child sends them. Re-check in case the target was
-    // set while we were counting it.
+    // counts); set_main_child sends them. Re-check in case the main child
+    // was set while we were counting it.
     g_pending[signal].fetch_add(1);
-    if (g_target.load() > 0) flush_pending();
+    if (g_main.load() > 0) flush_pending();
     return;
   }
   if (pid < 0) {
@@ -243,14 +246,10 @@ void forward(int signal, pid_t sender) {
     notify_signal(kEventNoTarget, signal, g_drain_interrupt.load() != 0, 0, sender);
     return;
   }
-  int error;
-  if (signal == SIGCONT && g_main_stopped.load() && !g_config.to_group) {
-    // Resume the whole group the terminal stopped (a shell and its
-    // children), not only the app; kill(-pid) also reaches the app.
-    error = kill(-pid, to) < 0 ? errno : 0;
-  } else {
-    error = -send_to_main(pid, to);
-  }
+  // A SIGCONT for a stopped app resumes the whole group the terminal
+  // stopped (a shell and its children), the app with them.
+  const char* failed_call;
+  int error = -send_to_main(pid, to, signal == SIGCONT && g_main_stopped.load(), &failed_call);
   if (error != 0 || g_config.report[signal]) notify_signal(kEventForwarded, signal, to, error, sender);
   // Let the woken app run now: on a shared CPU it would otherwise wait for
   // us to finish the event-loop turn the signal interrupted.
@@ -280,9 +279,7 @@ void end_with_fault(int signal, siginfo_t* info, void* context) {
   } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
     return previous.sa_handler(signal);
   }
-  struct sigaction dfl = {};
-  dfl.sa_handler = SIG_DFL;
-  sigaction(signal, &dfl, nullptr);
+  set_disposition(signal, SIG_DFL);
   raise(signal);
 }
 
@@ -312,15 +309,13 @@ void on_signal(int signal, siginfo_t* info, void* context) {
     // The terminal's answer to reaper's own access from the background (a
     // log line with TOSTOP): ignore these from now on, as tini always does,
     // so the access goes through instead of being restarted in a loop.
-    struct sigaction ignore = {};
-    ignore.sa_handler = SIG_IGN;
-    sigaction(signal, &ignore, nullptr);
+    set_disposition(signal, SIG_IGN);
   } else {
     if (signal == SIGCONT && g_job_control) {
       // A shell's fg or bg. Take the news about the app first, then give it
       // the terminal back if the shell gave it to us (fg), never otherwise.
       pid_t main = g_main.load();
-      if (main > 0 && !g_main_exited.load()) check_main_stopped(main, false);
+      if (main > 0) check_main_stopped(main, false);
       if (main > 0 && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) tcsetpgrp(STDIN_FILENO, main);
     }
     note_stop_request(signal);
@@ -340,20 +335,8 @@ bool is_forwardable(int signal) {
       return false;
   }
   // glibc reserves 32 and 33 for its threads (musl 32 to 34).
-  return signal >= 1 && signal <= kMaxSignal && (signal < 32 || signal >= SIGRTMIN);
+  return signal >= 1 && signal <= REAPER_MAX_SIGNAL && (signal < 32 || signal >= SIGRTMIN);
 }
-
-// Blocks every signal on this thread while alive, so that code outside the
-// handler cannot be interrupted by it halfway.
-struct BlockSignals {
-  sigset_t previous;
-  BlockSignals() {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &previous);
-  }
-  ~BlockSignals() { pthread_sigmask(SIG_SETMASK, &previous, nullptr); }
-};
 
 }  // namespace
 
@@ -374,7 +357,7 @@ int install_handler(const ForwardingConfig& config, const char** failed_call) {
   action.sa_sigaction = on_signal;
   action.sa_flags = SA_SIGINFO | SA_RESTART;
   sigfillset(&action.sa_mask);  // one handler at a time per thread keeps the state simple
-  for (int s = 1; s <= kMaxSignal; s++) {
+  for (int s = 1; s <= REAPER_MAX_SIGNAL; s++) {
     if (!is_forwardable(s) && s != SIGCHLD) continue;
     if (sigaction(s, &action, &g_previous[s]) < 0) return -errno;
   }
@@ -382,12 +365,15 @@ int install_handler(const ForwardingConfig& config, const char** failed_call) {
 }
 
 void set_main_child(pid_t pid) {
-  // A failed pidfd_open (ENOSYS, EMFILE) leaves -1: forwarding falls back to kill().
+  // A failed pidfd_open (ENOSYS, EPERM, EMFILE) leaves -1: send_pinned then
+  // checks the start time before kill().
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd >= 0) fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  ProcStat stat;
+  uint64_t start_ticks = pidfd < 0 && read_proc_stat(pid, &stat) == 0 ? stat.start_ticks : 0;
   BlockSignals blocked;
-  g_main_pidfd.store(pidfd);
-  g_target.store(pid);
+  g_main_pidfd = pidfd;
+  g_main_start_ticks = start_ticks;
   g_main.store(pid);
   flush_pending();
   // It may have exited already: its SIGCHLD found no main child to reap.
@@ -396,7 +382,6 @@ void set_main_child(pid_t pid) {
 
 void set_no_main_child() {
   BlockSignals blocked;
-  g_target.store(-1);
   g_main.store(-1);
   flush_pending();  // what arrived before: a SIGTERM is a stop request now
   reap_children();
@@ -424,17 +409,17 @@ void read_facts(Facts* out) {
   out->drain_interrupt = g_drain_interrupt.load();
 }
 
-int signal_main_child(int signal) {
-  pid_t pid = g_main.load();
-  if (pid <= 0) return -ESRCH;
-  if (g_config.to_group) return send_to_main(pid, signal);
-  int pidfd = g_main_pidfd.load();
-  if (pidfd >= 0) return syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0 ? -errno : 0;
-  // Without a pidfd, kill only while it is unreaped; the handler cannot reap
-  // it on this thread meanwhile.
+ssize_t read_events(int fd, uint8_t* buf, size_t size) {
+  size -= size % sizeof(Event);  // records are written whole (under PIPE_BUF)
+  ssize_t n = retry_eintr([&] { return read(fd, buf, size); });
+  return n == -EAGAIN ? 0 : n;
+}
+
+int signal_main_child(int signal, const char** failed_call) {
+  // The handler cannot reap it on this thread meanwhile.
   BlockSignals blocked;
-  if (g_main_exited.load()) return -ESRCH;
-  return kill(pid, signal) < 0 ? -errno : 0;
+  pid_t pid = g_main.load();
+  return pid > 0 ? send_to_main(pid, signal, false, failed_call) : -ESRCH;
 }
 
 }  // namespace reaper

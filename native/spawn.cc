@@ -33,15 +33,7 @@ struct ChildArgs {
 // "LISTEN_PID=<pid>" into out (32 bytes), with nothing but stores: the
 // child calls it between clone and exec.
 void listen_pid_text(char* out, pid_t pid) {
-  const char prefix[] = "LISTEN_PID=";
-  memcpy(out, prefix, sizeof prefix - 1);
-  char digits[16];
-  int n = 0;
-  do digits[n++] = static_cast<char>('0' + pid % 10);
-  while ((pid /= 10) > 0);
-  char* at = out + sizeof prefix - 1;
-  while (n > 0) *at++ = digits[--n];
-  *at = '\0';
+  *reaper_append_number(stpcpy(out, "LISTEN_PID="), pid) = '\0';
 }
 
 // systemd socket activation: LISTEN_PID names the process the passed sockets
@@ -96,26 +88,18 @@ int child_main(void* raw) {
   // Node leaves SIGPIPE and SIGXFSZ ignored and reaper catches the rest:
   // the app starts with every disposition at its default, or with the ones
   // reaper's parent gave (what it ignored stays ignored, as under tini).
-  struct sigaction dfl = {}, ign = {};
-  dfl.sa_handler = SIG_DFL;
-  ign.sa_handler = SIG_IGN;
-  for (int s = 1; s <= kMaxSignal; s++) {
-    if (s == SIGKILL || s == SIGSTOP) continue;
+  for (int s = 1; s <= REAPER_MAX_SIGNAL; s++) {
     bool ignored = request.inherit && (request.ignored >> (s - 1)) & 1;
-    sigaction(s, ignored ? &ign : &dfl, nullptr);
+    if (s != SIGKILL && s != SIGSTOP) set_disposition(s, ignored ? SIG_IGN : SIG_DFL);
   }
 
-  // Node marks every inherited fd close-on-exec, 0-2 included; the app needs
-  // its stdio.
-  // With socket activation the passed sockets (fds 3 to 3 + LISTEN_FDS - 1) are the app's too.
-  for (int fd = 0; fd <= 2 + args->listen_fds; fd++) {
-    int flags = fcntl(fd, F_GETFD);
-    if (flags >= 0 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
-  }
+  // The app's stdio, and with socket activation the passed sockets (fds 3
+  // to 3 + LISTEN_FDS - 1).
+  reaper_keep_open_on_exec(2 + args->listen_fds);
 
   sigset_t mask;
   sigemptyset(&mask);
-  for (int s = 1; request.inherit && s <= kMaxSignal; s++) {
+  for (int s = 1; request.inherit && s <= REAPER_MAX_SIGNAL; s++) {
     if ((request.blocked >> (s - 1)) & 1) sigaddset(&mask, s);
   }
   sigprocmask(SIG_SETMASK, &mask, nullptr);
@@ -182,13 +166,11 @@ pid_t spawn_child(const SpawnRequest& request, int* exec_errno) {
 
   // Block everything across the clone so that no handler of ours (or Node's)
   // runs in the child before it has reset them.
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pid_t pid = clone(child_main, stack + stack_size,
-                    CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  pid_t pid = [&] {
+    BlockSignals blocked;
+    return clone(child_main, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  }();
   int clone_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   munmap(mapping, page + stack_size);
 
   if (pid < 0) return -clone_errno;

@@ -80,6 +80,28 @@ catch (error) { console.log('refused', error.code, error.syscall); }`;
   t.equal(own.stdout.trim(), 'sent', `control: its own process, through the same fallback, is signalled\n${own.stderr}`);
 });
 
+// The main child's pidfd opens, or not; either way every send through it
+// fails with EPERM, so forwarding (the handler) and the SIGKILL (JavaScript)
+// must both fall back to a checked kill(): after its pidfd says it has not
+// exited, or without one after its start time in /proc. Before the fix, with
+// pidfd_open allowed, both failed: the SIGUSR1 never arrived.
+for (const [mode, filter] of [['allows pidfd_open but denies pidfd_send_signal', ['--send-only']], ['denies both pidfd calls', []]] as const) {
+  t.test(`seccomp ${mode}: signals reach the app, and --stop-timeout kills it`, async (t) => {
+    const reaper = run([denyPidfd, ...filter, '1', node, REAPER, '--stop-timeout', '1s', '--', node, fixture('print-signals.js')],
+      { env: { KEEP_ON_TERM: '1' } });
+    teardown(t, reaper);
+    await within(reaper.waitFor(/^ready \d+$/), 20_000, 'app ready');
+    reaper.signal('SIGUSR1');
+    await within(reaper.waitFor(/^signal SIGUSR1$/), 10_000, 'SIGUSR1 forwarded');
+    reaper.signal('SIGTERM');
+    await within(reaper.waitFor(/^signal SIGTERM$/), 10_000, 'SIGTERM forwarded');
+    const done = await within(reaper.finished, 20_000, 'the app is killed after --stop-timeout');
+    t.match(done.stderr, /did not exit within 1\.00s of SIGTERM; sending SIGKILL/);
+    t.equal(done.code, 137, 'the app was SIGKILLed: 128+9 (deny-pidfd exits 1 if the filter was not as asked)');
+    t.notMatch(done.stderr, /could not/, 'no signal was refused');
+  });
+}
+
 // ----- 2. a stopped daemon ---------------------------------------------------
 
 t.test('a SIGSTOPped daemon that traps SIGTERM gets SIGCONT after it and flushes', async (t) => {
