@@ -227,7 +227,7 @@ Napi::Value ReapPid(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// procStat(pid) -> {state, ppid, startTicks, comm}, or null when it is gone
+// procStat(pid) -> {state, ppid, pgid, startTicks, comm}, or null when it is gone
 Napi::Value ProcStat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   reaper::ProcStat stat;
@@ -237,6 +237,7 @@ Napi::Value ProcStat(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("state", std::string(1, stat.state));
   o.Set("ppid", stat.ppid);
+  o.Set("pgid", stat.pgid);
   o.Set("startTicks", static_cast<double>(stat.start_ticks));
   o.Set("comm", stat.comm);
   return o;
