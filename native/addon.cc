@@ -337,7 +337,7 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
 
 // Bump with every change to the export table below (src/native.ts checks it):
 // a prebuild from another reaper version must fail at load, not mid-run.
-constexpr int kBindingVersion = 9;
+constexpr int kBindingVersion = 10;
 
 // The notify pipe's record layout (struct reaper::Event), so that JavaScript
 // decodes it from the one definition.

@@ -41,7 +41,7 @@ export type FactsLayout = Record<'mainExited' | 'mainStatus' | 'orphansReaped' |
   | 'termHeldSender' | 'stopSignal' | 'drainInterrupt' | 'size', number>;
 
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 9;
+const BINDING_VERSION = 10;
 
 export interface NativeBinding {
   bindingVersion: number;
