@@ -302,7 +302,7 @@ Napi::Value ReapPid(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// procStat(pid) -> {state, ppid, startTicks, comm}, or null when it is gone
+// procStat(pid) -> {state, ppid, pgid, startTicks, comm}, or null when it is gone
 Napi::Value ProcStat(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   reaper::ProcStat stat;
@@ -312,6 +312,7 @@ Napi::Value ProcStat(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("state", std::string(1, stat.state));
   o.Set("ppid", stat.ppid);
+  o.Set("pgid", stat.pgid);
   o.Set("startTicks", static_cast<double>(stat.start_ticks));
   o.Set("comm", stat.comm);
   return o;
@@ -407,7 +408,7 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
 
 // Bump with every change to the export table below (src/native.ts checks it):
 // a prebuild from another reaper version must fail at load, not mid-run.
-constexpr int kBindingVersion = 9;
+constexpr int kBindingVersion = 10;
 
 // The notify pipe's record layout (struct reaper::Event), so that JavaScript
 // decodes it from the one definition.

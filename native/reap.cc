@@ -75,13 +75,15 @@ int read_proc_stat(pid_t pid, ProcStat* out) {
   char* field = close_paren + 2;  // field 3, the state
   out->state = field[0];
   out->ppid = 0;
+  out->pgid = 0;
   out->start_ticks = 0;
-  // Field 4 is ppid, field 22 is starttime.
+  // Field 4 is ppid, field 5 the process group, field 22 is starttime.
   int index = 3;
   for (char* p = field; *p; p++) {
     if (*p != ' ') continue;
     index++;
     if (index == 4) out->ppid = static_cast<pid_t>(parse_number(p + 1));
+    if (index == 5) out->pgid = static_cast<pid_t>(parse_number(p + 1));
     if (index == 22) {
       out->start_ticks = parse_number(p + 1);
       break;
@@ -122,9 +124,11 @@ int read_children(pid_t tgid, pid_t tid, pid_t* pids, int capacity) {
 
 int anything_left(bool whole_namespace) {
   if (whole_namespace) {
+    // EPERM: what is left may not be signalled by us (another user's
+    // processes, an unprivileged PID 1): nothing the drain can act on.
     int result = kill(-1, 0);
-    if (result < 0 && errno == ESRCH) return 0;
-    return result < 0 && errno != EPERM ? -errno : 1;
+    if (result < 0 && (errno == ESRCH || errno == EPERM)) return 0;
+    return result < 0 ? -errno : 1;
   }
   siginfo_t info;
   int result = retry_eintr([&] { return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT | __WALL); });

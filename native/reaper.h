@@ -87,6 +87,7 @@ int reap_one(pid_t which, bool describe, Exit* out);
 struct ProcStat {
   char state;
   pid_t ppid;
+  pid_t pgid;
   uint64_t start_ticks;
   char comm[kCommSize];
 };
@@ -98,9 +99,12 @@ int read_proc_stat(pid_t pid, ProcStat* out);
 // Returns the number written to pids (at most capacity), or -errno.
 int read_children(pid_t tgid, pid_t tid, pid_t* pids, int capacity);
 
-// Whether anything is left below reaper: with whole_namespace (reaper is
-// PID 1), any other process of its pid namespace (kill(-1, 0)); otherwise
-// any child, live or zombie (waitid with WNOWAIT: nothing is reaped).
+// Whether anything is left below reaper, in the kernel's word (a /proc scan
+// is not atomic: a process that forks and exits can slip through it): with
+// whole_namespace (reaper is PID 1), any other process of its pid namespace
+// that reaper may signal (kill(-1, 0)); otherwise any child, live or zombie
+// (waitid with WNOWAIT: nothing is reaped; a subreaper's descendants all
+// descend from its children).
 // Returns 1 or 0, or -errno.
 int anything_left(bool whole_namespace);
 

@@ -6,7 +6,11 @@
 //   (own process group, own session, re-parented to us), each signalled pinned
 //   by its start time (src/pinned-signal.ts), so a pid that was reaped and
 //   reused is never hit; or, under a /proc that is not reaper's own, an
-//   unnamed kill(-1) or kill(-pgid).
+//   unnamed kill(-1) or kill(-pgid). A /proc scan is not atomic: a process
+//   that forks and exits in a loop can slip through every one, so a named
+//   scope ends on the kernel's word (nothingLeft), not on an empty scan, and
+//   its SIGKILL also goes where no fork escapes: kill(-1) as PID 1, the
+//   process groups of what a scan found below it (a fork keeps its group).
 // - the phases: sweep until nothing is left, the grace period, SIGKILL, the
 //   wait for what SIGKILL could not end. Nothing here may keep PID 1 from
 //   exiting: the SIGKILL deadline is armed before anything that can fail. A
@@ -18,7 +22,7 @@ import { formatDuration } from './format.js';
 import type { Logger } from './log.js';
 import { native } from './native.js';
 import { PinnedSignaller, processKey } from './pinned-signal.js';
-import { listDescendants, procIsOurs, procSelf, readProcessTable, type ProcessEntry, type ProcessTable } from './procfs.js';
+import { ignoresSignal, listDescendants, procIsOurs, procSelf, readProcessTable, type ProcessEntry, type ProcessTable } from './procfs.js';
 import { SIGCONT, SIGKILL, signalName } from './signals.js';
 
 export interface DrainedProcess {
@@ -26,6 +30,12 @@ export interface DrainedProcess {
   comm: string;
   /** Milliseconds from the drain signal to its exit; null if it was killed. */
   exitedAfterMs: number | null;
+  /**
+   * It exited in the grace period, but not on the drain signal: the signal
+   * never reached it (it was going already), or it ignores the signal (a
+   * process that forks and exits, for one).
+   */
+  exitedByItself: boolean;
   /** SIGKILL reached it. */
   killed: boolean;
   /** Why a signal could not be sent to it ("SIGTERM: EPERM"), if one could not. */
@@ -50,10 +60,16 @@ export interface DrainReport {
   processes: DrainedProcess[];
   /** How many exited on the drain signal within the grace period. */
   exitedOnSignal: number;
+  /** How many exited within the grace period by themselves (see exitedByItself). */
+  exitedByThemselves: number;
   killed: DrainedProcess[];
   /** Processes a signal could not be sent to (see refused). */
   refused: DrainedProcess[];
-  /** Unnamed scopes only: whether anything was left for SIGKILL after the grace period. */
+  /**
+   * Whether SIGKILL (kill(-1), kill(-pgid)) reached processes that are not
+   * named: in an unnamed scope, anything left after the grace period; in a
+   * named one, processes no scan caught (forking faster than /proc is read).
+   */
   killedUnnamed: boolean;
   /** The signal that ended the grace period early (SIGINT, a second SIGTERM), or null. */
   interruptedBy: string | null;
@@ -93,17 +109,18 @@ export async function drain(context: DrainContext): Promise<DrainReport> {
   const strategy = scope === 'namespace' || scope === 'descendants' ? new NamedScope(scope, context) : new UnnamedScope(scope, context);
   const phases = await runPhases(strategy, context);
   const report = buildReport(context, strategy.scope, strategy.outcome(), phases, monotonicMs() - start);
-  if (report.processes.length > 0 || strategy.unnamed) context.log.notice(summarize(report), { event: 'drain', ...report });
+  if (report.processes.length > 0 || strategy.unnamed || report.killedUnnamed) context.log.notice(summarize(report), { event: 'drain', ...report });
   return report;
 }
 
 /**
- * The usual end, proven in one syscall without reading /proc: as PID 1, no
- * other process is in the pid namespace (kill(-1, 0) finds none: that covers
- * processes entered with docker exec, which are not our children); otherwise
- * reaper has no child at all, live or zombie, so it has no descendant either
- * (each descendant's chain of parents ends at one of reaper's children; as a
- * subreaper, orphans below are re-parented to one of them or to reaper).
+ * The end, proven in one syscall without reading /proc: as PID 1, no other
+ * process is in the pid namespace (kill(-1, 0) finds none we may signal: that
+ * covers processes entered with docker exec, which are not our children);
+ * otherwise reaper has no child at all, live or zombie, so it has no
+ * descendant either (each descendant's chain of parents ends at one of
+ * reaper's children; as a subreaper, orphans below are re-parented to one of
+ * them or to reaper). Unlike a scan of /proc, no fork slips through it.
  */
 function nothingLeft(): boolean {
   return !native().anythingLeft(process.pid === 1);
@@ -114,7 +131,7 @@ function nothingLeftReport(context: DrainContext, durationMs: number): DrainRepo
     // A getter: naming a signal loads node:os, which this end of a start does not need.
     get signal() { return signalName(context.signal); },
     graceMs: context.graceMs, scope: 'nothing-left', processes: [],
-    exitedOnSignal: 0, killed: [], refused: [], killedUnnamed: false, interruptedBy: null, durationMs, survivors: 0,
+    exitedOnSignal: 0, exitedByThemselves: 0, killed: [], refused: [], killedUnnamed: false, interruptedBy: null, durationMs, survivors: 0,
   };
 }
 
@@ -153,30 +170,53 @@ export interface ScopeStrategy {
 
 export interface ScopeOutcome {
   processes: DrainedProcess[];
-  /** Unnamed scopes: whether SIGKILL found anything. */
+  /** Whether SIGKILL reached processes it was not sent to by name (see DrainReport.killedUnnamed). */
   killedUnnamed: boolean;
 }
 
-interface Tracked extends DrainedProcess {
+interface Tracked extends Omit<DrainedProcess, 'exitedByItself'> {
   startTicks: number;
   signalledAt: number;
+  /** The drain signal went out to it, and it does not ignore it. */
+  heeds: boolean;
+}
+
+export interface ScopeTable extends ProcessTable {
+  /** Process groups with a member outside the scope (reaper's own among them): never signalled as a group. */
+  foreignGroups: Set<number>;
 }
 
 /** What a named scope reads and sends through; tests inject their own. */
 export interface NamedScopeIo {
   /** Every process of the namespace (including ones entered with docker exec), or the tree below reaper. */
-  table(): ProcessTable;
+  table(): ScopeTable;
   /** The addon's signalProcess when absent. */
   signalProcess?(pid: number, startTicks: number, signal: number): boolean;
+  /** Whether the signal reached anyone: kill(-1), kill(-pgid); false when none is there or none may be signalled. */
+  kill(target: number, signal: number): boolean;
+  /** The kernel's word: whether anything is left (see nothingLeft). */
+  anythingLeft(): boolean;
+  /** Whether pid ignores signal (see procfs ignoresSignal). */
+  ignores(pid: number, signal: number): boolean;
   now(): number;
 }
 
-function processTableOf(scope: 'namespace' | 'descendants'): ProcessTable {
+function processTableOf(scope: 'namespace' | 'descendants'): ScopeTable {
   const { processes, unreadable } = readProcessTable();
-  return {
-    processes: scope === 'namespace' ? processes.filter((p) => p.pid !== process.pid) : listDescendants(process.pid, processes),
-    unreadable,
-  };
+  if (scope === 'namespace') return { processes: processes.filter((p) => p.pid !== process.pid), unreadable, foreignGroups: new Set() };
+  const ours = listDescendants(process.pid, processes);
+  const pids = new Set(ours.map((p) => p.pid));
+  return { processes: ours, unreadable, foreignGroups: new Set(processes.filter((p) => !pids.has(p.pid)).map((p) => p.pgid)) };
+}
+
+/** kill() to many at once; EPERM (none of them may be signalled by us: their named members say so themselves) is "reached no one" too. */
+function killAtOnce(target: number, signal: number): boolean {
+  try {
+    return killUnnamed(target, signal);
+  } catch (error) {
+    if (isSystemError(error) && error.code === 'EPERM') return false;
+    throw error;
+  }
 }
 
 /** Every process in the scope by name, tracked by its pid and start time from its first sighting to its exit. */
@@ -187,9 +227,13 @@ export class NamedScope implements ScopeStrategy {
   readonly #tracked = new Map<string, Tracked>();
   readonly #signaller: PinnedSignaller<Tracked>;
   #warnedUnreadable = false;
+  #killedUnnamed = false;
 
   constructor(readonly scope: 'namespace' | 'descendants', context: Pick<DrainContext, 'signal' | 'log'>, io: NamedScopeIo = {
     table: () => processTableOf(scope),
+    kill: killAtOnce,
+    anythingLeft: () => !nothingLeft(),
+    ignores: ignoresSignal,
     now: monotonicMs,
   }) {
     this.#context = context;
@@ -204,27 +248,27 @@ export class NamedScope implements ScopeStrategy {
 
   sweep(killing: boolean): boolean {
     const now = this.#io.now();
+    const table = this.#scan();
+    if (killing) this.#killRound(table);
     const present = new Set<string>();
-    for (const entry of this.#list()) {
+    for (const entry of table.processes) {
       const key = processKey(entry);
       present.add(key);
       if (entry.state === 'Z' || this.#tracked.has(key)) continue; // a zombie's parent (or we) will reap it
       const target = this.#track(entry, key);
-      if (killing) target.killed = this.#signaller.send(target, SIGKILL);
-      else this.#signaller.sendAndContinue(target, this.#context.signal);
+      // Read first: a process that ignores the signal and then vanishes did not exit on it.
+      const ignores = this.#io.ignores(entry.pid, this.#context.signal);
+      target.heeds = this.#signaller.sendAndContinue(target, this.#context.signal) && !ignores;
     }
     for (const [key, target] of this.#tracked) {
       if (!present.has(key) && target.exitedAfterMs === null && !target.killed) target.exitedAfterMs = now - target.signalledAt;
     }
-    return present.size === 0;
+    // An empty scan may have missed a process that forked and exited meanwhile: only the kernel can say none is left.
+    return present.size === 0 && !this.#io.anythingLeft();
   }
 
   killAll(): void {
-    for (const entry of this.#live()) {
-      const key = processKey(entry);
-      const target = this.#tracked.get(key) ?? this.#track(entry, key);
-      target.killed = this.#signaller.send(target, SIGKILL);
-    }
+    this.#killRound(this.#scan());
   }
 
   describeLeft(): string {
@@ -232,21 +276,48 @@ export class NamedScope implements ScopeStrategy {
     return `${left} process${left === 1 ? '' : 'es'}`;
   }
 
-  survivors(killWaitMs: number): number {
+  survivors(killWaitMs: number): number | null {
     const stuck = this.#live();
+    if (stuck.length === 0 && !this.#io.anythingLeft()) return 0;
+    if (stuck.length === 0) {
+      // The kernel still counts some, but no scan catches them: they fork and exit faster than /proc is read.
+      this.#context.log.error(`processes no scan of /proc could name (forking faster than it is read) survived SIGKILL for ${formatDuration(killWaitMs)}; exiting anyway`);
+      return null;
+    }
     this.#context.log.error(`${stuck.length} processes survived SIGKILL for ${formatDuration(killWaitMs)} (uninterruptible sleep?): ` +
       `${stuck.map((p) => `${p.pid} (${p.comm})`).join(', ')}; exiting anyway`);
     return stuck.length;
   }
 
   outcome(): ScopeOutcome {
-    const processes = [...this.#tracked.values()].map(({ pid, comm, exitedAfterMs, killed, refused }) =>
-      ({ pid, comm, exitedAfterMs, killed, ...(refused ? { refused } : {}) }));
-    return { processes, killedUnnamed: false };
+    const processes = [...this.#tracked.values()].map(({ pid, comm, exitedAfterMs, heeds, killed, refused }) =>
+      ({ pid, comm, exitedAfterMs, exitedByItself: exitedAfterMs !== null && !heeds && !killed && !refused, killed, ...(refused ? { refused } : {}) }));
+    return { processes, killedUnnamed: this.#killedUnnamed };
   }
 
-  #list(): ProcessEntry[] {
-    const { processes, unreadable } = this.#io.table();
+  /**
+   * SIGKILL to every live process found, then to what no scan can name: as
+   * PID 1 the whole namespace (kill(-1) is atomic against fork), below it the
+   * process groups of what was found (so is kill(-pgid); only groups seen in
+   * this scan and wholly ours: the ids of emptied groups are soon reused).
+   */
+  #killRound({ processes, foreignGroups }: ScopeTable): void {
+    const live = processes.filter((p) => p.state !== 'Z');
+    let named = 0;
+    for (const entry of live) {
+      const key = processKey(entry);
+      const target = this.#tracked.get(key) ?? this.#track(entry, key);
+      if (!target.killed && (target.killed = this.#signaller.send(target, SIGKILL))) named++;
+    }
+    const groups = new Set(live.map((p) => p.pgid).filter((pgid) => pgid > 0 && !foreignGroups.has(pgid)));
+    const reached = this.scope === 'namespace' ? this.#io.kill(-1, SIGKILL) : [...groups].map((pgid) => this.#io.kill(-pgid, SIGKILL)).includes(true);
+    // SIGKILL reached someone, but none it was sent to by name: a process forked since the scan.
+    if (reached && named === 0) this.#killedUnnamed = true;
+  }
+
+  #scan(): ScopeTable {
+    const table = this.#io.table();
+    const { unreadable } = table;
     // In our own namespace every process is ours: say once that some were out of reach.
     if (unreadable > 0 && this.scope === 'namespace' && !this.#warnedUnreadable) {
       this.#warnedUnreadable = true;
@@ -254,15 +325,15 @@ export class NamedScope implements ScopeStrategy {
       this.#context.log.warn(`${unreadable} process${one ? '' : 'es'} in /proc could not be read (hidepid, or another ` +
         `user's setuid program) and ${one ? 'is' : 'are'} not drained; the kernel kills ${one ? 'it' : 'them'} when reaper exits.`);
     }
-    return processes;
+    return table;
   }
 
   #live(): ProcessEntry[] {
-    return this.#list().filter((p) => p.state !== 'Z');
+    return this.#scan().processes.filter((p) => p.state !== 'Z');
   }
 
   #track(entry: ProcessEntry, key: string): Tracked {
-    const target: Tracked = { pid: entry.pid, comm: entry.comm, startTicks: entry.startTicks, signalledAt: this.#io.now(), exitedAfterMs: null, killed: false };
+    const target: Tracked = { pid: entry.pid, comm: entry.comm, startTicks: entry.startTicks, signalledAt: this.#io.now(), exitedAfterMs: null, killed: false, heeds: false };
     this.#tracked.set(key, target);
     return target;
   }
@@ -434,7 +505,8 @@ export function buildReport(context: Pick<DrainContext, 'signal' | 'graceMs'>, s
     graceMs: context.graceMs,
     scope,
     processes,
-    exitedOnSignal: processes.filter((p) => !p.killed && !p.refused).length,
+    exitedOnSignal: processes.filter((p) => !p.killed && !p.refused && !p.exitedByItself).length,
+    exitedByThemselves: processes.filter((p) => p.exitedByItself).length,
     killed: processes.filter((p) => p.killed),
     refused: processes.filter((p) => !p.killed && p.refused),
     killedUnnamed: outcome.killedUnnamed,
@@ -452,13 +524,19 @@ export function summarize(report: DrainReport): string {
       (report.killedUnnamed ? `; SIGKILL sent to what was left ${killedWhen}` : `; all exited on ${report.signal}`);
   }
   const total = report.processes.length;
-  const exited = report.processes.filter((p) => p.exitedAfterMs !== null && !p.killed && !p.refused);
+  const exited = report.processes.filter((p) => p.exitedAfterMs !== null && !p.killed && !p.refused && !p.exitedByItself);
   const slowest = Math.max(0, ...exited.map((p) => p.exitedAfterMs!));
   const named = (list: DrainedProcess[], detail = false) => list.slice(0, 10)
     .map((p) => `${p.pid} (${p.comm})${detail ? ` ${p.refused}` : ''}`).join(', ') + (list.length > 10 ? ', ...' : '');
   const parts = [`drained ${total} process${total === 1 ? '' : 'es'} in ${formatDuration(report.durationMs)}`];
   if (exited.length > 0) parts.push(`${exited.length} exited on ${report.signal} (slowest after ${formatDuration(slowest)})`);
-  if (report.killed.length > 0) parts.push(`${report.killed.length} killed ${killedWhen}: ${named(report.killed)}`);
+  const itself = report.exitedByThemselves;
+  if (itself > 0) parts.push(`${itself} exited by ${itself === 1 ? 'itself' : 'themselves'} (gone before ${report.signal} reached ${itself === 1 ? 'it' : 'them'}, or ignoring it)`);
+  if (report.killed.length > 0 || report.killedUnnamed) {
+    const unseen = report.killedUnnamed ? 'processes no scan of /proc could name (forking faster than it is read)' : '';
+    const killed = report.killed.length > 0 ? `${report.killed.length} killed ${killedWhen}: ${named(report.killed)}` : `killed ${killedWhen}:`;
+    parts.push([killed, unseen].filter(Boolean).join(report.killed.length > 0 ? ' and ' : ' '));
+  }
   if (report.refused.length > 0) parts.push(`${report.refused.length} could not be signalled: ${named(report.refused, true)}`);
   return parts.join('; ');
 }

@@ -16,6 +16,8 @@ export interface NativeExit {
 export interface NativeProcStat {
   state: string;
   ppid: number;
+  /** Its process group: a fork keeps it, and kill(-pgid) reaches every member at once. */
+  pgid: number;
   startTicks: number;
   comm: string;
 }
@@ -39,7 +41,7 @@ export type FactsLayout = Record<'mainExited' | 'mainStatus' | 'orphansReaped' |
   | 'termHeldSender' | 'stopSignal' | 'drainInterrupt' | 'size', number>;
 
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 9;
+const BINDING_VERSION = 10;
 
 export interface NativeBinding {
   bindingVersion: number;
@@ -74,8 +76,9 @@ export interface NativeBinding {
   readChildren(tgid: number, tid: number): number[];
   ownedProcessPids(): number[];
   /**
-   * False when the drain has nothing to do: as PID 1 (wholeNamespace) no other
-   * process is in the pid namespace; otherwise reaper has no child, live or zombie.
+   * False when the drain has nothing to do, in the kernel's word: as PID 1
+   * (wholeNamespace) no other process of the pid namespace that reaper may
+   * signal; otherwise reaper has no child, live or zombie.
    */
   anythingLeft(wholeNamespace: boolean): boolean;
   setChildSubreaper(on: boolean): void;

@@ -1,6 +1,10 @@
 // --orphans terminate: a process re-parented to reaper while the app runs
 // (its parent died: a supervisor's crashed worker's children, a double-forked
-// helper) gets the drain signal at once and SIGKILL after the grace period.
+// helper) gets the drain signal and SIGKILL after the grace period. Not at
+// once: an orphan is signalled when a second scan still finds it, so that
+// every orphan has had at least SCAN_MS to exec and set up its handlers (a
+// process still starting has no handler yet: a SIGTERM would be a kill, not
+// a request, and whether it got one would depend on where the scan fell).
 // Never the app, and never a process still attached below it: only reaper's
 // own children other than the app qualify, and reaper starts no other child.
 //
@@ -13,8 +17,8 @@
 // when a parent dies, but new descendants can only be found by scanning too
 // (a fork is announced only through the proc connector, which needs
 // CAP_NET_ADMIN in the initial network namespace), so it would cost more
-// scans, not fewer. The price of the interval: an adopted orphan runs up to
-// SCAN_MS before its signal.
+// scans, not fewer. The price of the interval, and of the second look: an
+// adopted orphan runs between SCAN_MS and twice that before its signal.
 import { formatDuration } from './format.js';
 import type { Logger } from './log.js';
 import { PinnedSignaller, processKey, type PinnedProcess } from './pinned-signal.js';
@@ -26,7 +30,9 @@ const SCAN_MS = 1000;
 
 /** Starts watching; stop() when the app has exited (the drain takes the rest). */
 export function terminateOrphans(appPid: number, signal: number, graceMs: number, log: Logger): { stop(): void } {
-  const seen = new Set<string>();
+  /** Orphans found by the last scan, not signalled yet: the next scan that finds them signals them. */
+  let pending = new Set<string>();
+  const signalled = new Set<string>();
   const kills = new Set<NodeJS.Timeout>();
   const signaller = new PinnedSignaller<PinnedProcess>({ log, describe: (orphan) => `orphan pid ${orphan.pid}` });
 
@@ -39,6 +45,7 @@ export function terminateOrphans(appPid: number, signal: number, graceMs: number
     }
   };
   const scanOnce = () => {
+    const found = new Set<string>();
     for (const pid of allChildrenOf(process.pid)) {
       if (pid === appPid) continue;
       // Read after the listing: still ours, not a zombie (the handler reaps it), and pinned by its start time.
@@ -46,8 +53,11 @@ export function terminateOrphans(appPid: number, signal: number, graceMs: number
       if (!stat || stat === 'unreadable' || stat.ppid !== process.pid || stat.state === 'Z') continue;
       const orphan = { pid, startTicks: stat.startTicks };
       const key = processKey(orphan);
-      if (seen.has(key)) continue;
-      seen.add(key);
+      if (signalled.has(key)) continue;
+      found.add(key);
+      if (!pending.has(key)) continue; // first sighting: it may still be starting
+      signalled.add(key);
+      // Read now, not at the first sighting: by now it has exec'd, and this is its own command line.
       const command = commandLine(pid, stat.comm);
       if (!signaller.sendAndContinue(orphan, signal)) continue;
       log.warn(`orphan pid ${pid} (${command}) was re-parented to reaper while the app runs: sent ${signalName(signal)}, SIGKILL in ${formatDuration(graceMs)} (--orphans terminate)`,
@@ -63,6 +73,8 @@ export function terminateOrphans(appPid: number, signal: number, graceMs: number
       }, graceMs);
       kills.add(timer);
     }
+    // Those not found again are gone (or no longer ours); a pid reused meanwhile has another start time.
+    pending = new Set([...found].filter((key) => !signalled.has(key)));
   };
 
   const interval = setInterval(scan, SCAN_MS);

@@ -85,6 +85,19 @@ export function commandLine(pid: number, fallback = ''): string {
   }
 }
 
+/**
+ * Whether the process ignores signal (SigIgn in /proc/<pid>/status): one that
+ * does and then vanishes did not exit on it. False when it cannot be read.
+ */
+export function ignoresSignal(pid: number, signal: number): boolean {
+  try {
+    const mask = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1];
+    return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(signal - 1)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
 /** Milliseconds since the process started, from its start time in clock ticks. */
 export function ageMs(startTicks: number): number | null {
   try {

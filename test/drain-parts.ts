@@ -21,7 +21,7 @@ function recordingLog() {
   return { log, lines };
 }
 
-const entry = (pid: number, startTicks: number, comm = 'sleep', state = 'S'): ProcessEntry => ({ pid, startTicks, comm, state, ppid: 1 });
+const entry = (pid: number, startTicks: number, comm = 'sleep', state = 'S', pgid = 0): ProcessEntry => ({ pid, startTicks, comm, state, ppid: 1, pgid });
 
 /** A named scope over a table the test sets, recording every signal sent. */
 function scripted(scope: 'namespace' | 'descendants' = 'descendants') {
@@ -31,18 +31,34 @@ function scripted(scope: 'namespace' | 'descendants' = 'descendants') {
   let clock = 0;
   const sent: string[] = [];
   const refuse = new Set<string>();
+  /** The kernel's word (kill(-1, 0), waitid): by default, whatever the table shows. */
+  let kernelLeft: boolean | null = null;
+  /** kill(-1) and kill(-pgid) calls, and which reach anyone. */
+  const kills: string[] = [];
+  const reaching = new Set<number>();
+  const foreignGroups = new Set<number>();
+  const ignoring = new Set<number>();
+  /** Pids that are gone by the time a signal is sent to them. */
+  const gone = new Set<number>();
   const strategy = new NamedScope(scope, { signal: SIGTERM, log }, {
-    table: () => ({ processes: table, unreadable }),
+    table: () => ({ processes: table, unreadable, foreignGroups }),
+    kill(target, signal) {
+      kills.push(`${target}:${signal}`);
+      return reaching.has(target);
+    },
+    anythingLeft: () => kernelLeft ?? table.length > 0,
+    ignores: (pid) => ignoring.has(pid),
     signalProcess(pid, startTicks, signal) {
       if (refuse.has(`${pid}:${signal}`)) throw Object.assign(new Error(`EPERM: operation not permitted, kill`), { code: 'EPERM', errno: -1, syscall: 'kill' });
       sent.push(`${pid}:${startTicks}:${signal}`);
-      return table.some((p) => p.pid === pid && p.startTicks === startTicks);
+      return !gone.has(pid) && table.some((p) => p.pid === pid && p.startTicks === startTicks);
     },
     now: () => clock,
   });
   return {
-    strategy, lines, sent, refuse,
+    strategy, lines, sent, refuse, kills, reaching, foreignGroups, ignoring, gone,
     set(processes: ProcessEntry[], hidden = 0) { table = processes; unreadable = hidden; },
+    kernelSays(left: boolean | null) { kernelLeft = left; },
     advance(ms: number) { clock += ms; },
   };
 }
@@ -59,8 +75,8 @@ t.test('named: each process gets the drain signal and SIGCONT once; its exit is 
   t.equal(s.strategy.sweep(false), true, 'nothing is left');
   t.same(s.sent, ['10:1:15', '10:1:18', '11:1:15', '11:1:18'], 'no process was signalled twice');
   t.same(s.strategy.outcome().processes, [
-    { pid: 10, comm: 'sleep', exitedAfterMs: 30, killed: false },
-    { pid: 11, comm: 'worker', exitedAfterMs: 50, killed: false },
+    { pid: 10, comm: 'sleep', exitedAfterMs: 30, exitedByItself: false, killed: false },
+    { pid: 11, comm: 'worker', exitedAfterMs: 50, exitedByItself: false, killed: false },
   ]);
 });
 
@@ -87,6 +103,59 @@ t.test('named: after the grace period, SIGKILL to what is left and to newcomers;
   t.same(report.killed.map((p) => p.pid), [11, 13, 14]);
   t.equal(report.exitedOnSignal, 1, 'only pid 10 exited on SIGTERM');
   t.match(summarize(report), /^drained 4 processes in 600ms; 1 exited on SIGTERM \(slowest after 0ms\); 3 killed after the 500ms grace period: 11 \(sleep\), 13 \(late\), 14 \(later\)$/);
+});
+
+t.test('named: an empty scan ends nothing while the kernel still counts a process (one that forks and exits slips through scans)', async (t) => {
+  const s = scripted();
+  s.set([entry(10, 1, 'chain', 'S', 7)]);
+  s.strategy.sweep(false);
+  s.set([]);
+  s.kernelSays(true);
+  t.equal(s.strategy.sweep(false), false, 'the scan found none, the kernel counts one: not over');
+  s.kernelSays(false);
+  t.equal(s.strategy.sweep(false), true, 'over when the kernel says so');
+});
+
+t.test('named: SIGKILL also goes to the process groups found (never one with a member outside), or kill(-1) as PID 1', async (t) => {
+  const below = scripted('descendants');
+  below.set([entry(10, 1, 'chain', 'S', 7), entry(11, 1, 'joined', 'S', 3), entry(12, 1, 'zombie', 'Z', 8)]);
+  below.foreignGroups.add(3); // a group reaper's own shell job shares, say
+  below.strategy.sweep(false);
+  below.strategy.killAll();
+  t.same(below.kills, ['-7:9'], 'only the group wholly ours with a live member');
+  const pid1 = scripted('namespace');
+  pid1.set([entry(10, 1, 'chain', 'S', 7)]);
+  pid1.strategy.sweep(false);
+  pid1.strategy.killAll();
+  t.same(pid1.kills, ['-1:9'], 'the whole namespace at once');
+  t.notOk(pid1.strategy.outcome().killedUnnamed, 'SIGKILL reached no one it was not sent to by name');
+});
+
+t.test('named: a link of a fork-and-exit chain that vanished exited by itself; a SIGKILL only its group took is said', async (t) => {
+  const s = scripted('descendants');
+  s.ignoring.add(10).add(11);
+  s.set([entry(10, 1, 'chain', 'S', 7), entry(20, 1, 'polite', 'S', 20)]);
+  s.strategy.sweep(false);
+  s.set([entry(11, 2, 'chain', 'S', 7)]); // 10 forked 11 and exited; 20 exited on its SIGTERM
+  s.strategy.sweep(false);
+  s.set([]);
+  s.kernelSays(true); // the grace ends while no scan sees the chain
+  s.strategy.killAll();
+  t.same(s.kills, [], 'no group is known from an empty scan');
+  s.kernelSays(null);
+  s.set([entry(12, 3, 'chain', 'S', 7)]);
+  s.gone.add(12); // forked and exited before its SIGKILL by name
+  s.reaching.add(-7);
+  t.equal(s.strategy.sweep(true), false);
+  t.same(s.kills, ['-7:9'], 'the group took it');
+  s.set([]);
+  t.equal(s.strategy.sweep(true), true);
+  const report = buildReport({ signal: SIGTERM, graceMs: 300 }, 'descendants', s.strategy.outcome(), { interruptedBy: null, survivors: 0 }, 320);
+  t.equal(report.exitedOnSignal, 1, 'only "polite" exited on SIGTERM');
+  t.equal(report.exitedByThemselves, 3, 'the links that ignore SIGTERM (10, 11) and the one found after the grace (12) exited by themselves');
+  t.ok(report.killedUnnamed, 'SIGKILL reached what no name did');
+  t.equal(summarize(report), 'drained 4 processes in 320ms; 1 exited on SIGTERM (slowest after 0ms); 3 exited by themselves (gone before SIGTERM ' +
+    'reached them, or ignoring it); killed after the 300ms grace period: processes no scan of /proc could name (forking faster than it is read)');
 });
 
 t.test('named: a refused signal is noted on the process and warned once per process and signal', async (t) => {

@@ -184,8 +184,8 @@ t.test('--orphans terminate: SIGKILL after the grace period', async (t) => {
   // The subshell exits at once, orphaning a sleep that ignores SIGTERM from its start; sh then becomes the app.
   const reaper = runReaper(['-v', '--orphans', 'terminate', '--grace', '500ms', '--', 'sh', '-c',
     '(trap "" TERM; sleep 1000 &); echo started; exec sleep 1001']);
-  // The scan may see the orphan before its exec of sleep (its command line is still the sh -c one then), so the name is not asserted here.
-  const [, pid] = await reaper.waitFor(/orphan pid (\d+) \(.*\) was re-parented to reaper while the app runs: sent SIGTERM, SIGKILL in 500ms/, 'stderr');
+  // Signalled on the second scan that finds it, long after its exec of sleep: named by its own command line, not the sh -c one.
+  const [, pid] = await reaper.waitFor(/orphan pid (\d+) \(sleep 1000\) was re-parented to reaper while the app runs: sent SIGTERM, SIGKILL in 500ms/, 'stderr');
   await reaper.waitFor(new RegExp(`orphan pid ${pid} \\(.*\\) outlived the grace period of 500ms: sent SIGKILL`), 'stderr');
   await reaper.waitFor(new RegExp(`reaped orphan pid ${pid} \\(sleep\\): was killed by SIGKILL`), 'stderr');
   reaper.signal('SIGTERM');
