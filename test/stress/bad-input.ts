@@ -28,8 +28,8 @@ const signals = ['TERM', 'SIGTERM', 'sigusr1', '15', '0', '65', '999999999999999
   'SIGRTMIN+40', 'RTMIN-1', 'SIGFOO', '', ' ', 'SIG', '1.5', 'TERM\nKILL', '\u00ff\u00fe', '\ufffd', 'KILL', 'SIGKILL', HUGE];
 const durations = ['5s', '250ms', '1.5s', '2m', '0', '10', '-1s', '5h', '1e3', '.5s', 'abc', '', '25h', '1441m',
   '99999999999999999999999', '5 s', 'NaN', 'Infinity', '5s\n', '\ufffd', HUGE];
-const codes = ['0', '143', '255', '256', '-1', 'abc', '', '1,2,3', '1,,2', '0x10', '007', '1000', HUGE];
-const rewrites = ['15:3', 'TERM:QUIT', '15:0', 'a:b', '15', '15:3:4', ':', ',', '15:3,2:0', '0:15', '65:1', '1:65', HUGE];
+const codes = ['0', '143', '255', '256', '-1', 'abc', '', '1,2,3', '1,,2', ',,', '0x10', '007', '1000', HUGE];
+const rewrites = ['15:3', 'TERM:QUIT', '15:0', 'CHLD:TERM', 'KILL:TERM', 'a:b', '15', '15:3:4', ':', ',', '15:3,2:0', '0:15', '65:1', '1:65', HUGE];
 const switches = ['1', '0', 'yes', 'no', 'on', 'off', 'true', 'false', 'maybe', '', '2', ' TRUE ', '\ufffd'];
 const levels = ['0', '4', '9', 'debug', 'DEBUG', 'loud', '-1', '', HUGE];
 const formats = ['text', 'json', 'JSON', 'xml', ''];
