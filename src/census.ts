@@ -2,11 +2,11 @@
 // what the parent is (reaper, another init, a PID 1 that is no init, or a
 // live process that never waits) and what to do about it. Processes come and
 // go while we look: anything that vanishes mid-scan is skipped, never thrown.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ReaperError } from './errors.js';
 import { native } from './native.js';
-import { ageMs, commandLine, listProcesses, type ProcessEntry } from './procfs.js';
+import { ageMs, commandLine, listProcesses, processArgs, type ProcessEntry } from './procfs.js';
 
 /** Bumped only when a field is removed or changes meaning; new fields may appear. */
 export const CENSUS_SCHEMA_VERSION = 1;
@@ -91,7 +91,7 @@ const INITS = new Set([
 
 function readText(path: string): string | null {
   try {
-    return readFileSync(path, 'latin1');
+    return readFileSync(path, 'utf8');
   } catch {
     return null;
   }
@@ -197,16 +197,44 @@ function baseName(word: string): string {
   return word.split('/').pop() ?? word;
 }
 
-/** This package's own CLI files, to recognise reaper however it was installed. */
-const OWN_CLI = new Set([join(import.meta.dirname, 'cli.cjs'), join(import.meta.dirname, 'cli.js')]);
+/**
+ * Whether pid runs reaper, by what proves it: its executable, or the script
+ * node runs (argv[1], the bundle or the bin stub), is a file of a reaper-init
+ * package. A word in argv or the comm proves nothing: any program may be
+ * called reaper (python3 /srv/app/reaper, or a script of that name). Paths
+ * are read through /proc/<pid>/root and cwd, so a container's reaper is
+ * recognised from the host.
+ */
+function isReaper(pid: number, args: string[]): boolean {
+  const exe = readLink(`/proc/${pid}/exe`);
+  if (exe === null) return false;
+  const files = [exe];
+  if (/^node(js)?[\d.]*$/.test(baseName(exe)) && args[1] && !args[1].startsWith('-')) files.push(args[1]);
+  return files.some((file) => isReaperFile(pid, file));
+}
 
-/** Whether a command line is reaper's (its bin, its dist/cli.cjs, or this very package's CLI). */
-function isReaper(command: string, comm: string): boolean {
-  const words = command.split(' ');
-  if (comm === 'reaper' || ['reaper', 'reaper-init'].includes(baseName(words[0] ?? ''))) return true;
-  // node /app/node_modules/.bin/reaper ..., node .../reaper/dist/cli.cjs ...
-  return words.slice(1, 3).some((word) =>
-    OWN_CLI.has(word) || /(^|\/)reaper$/.test(word) || /(^|\/)reaper\/dist\/cli\.c?js$/.test(word));
+function isReaperFile(pid: number, file: string): boolean {
+  let real: string;
+  try {
+    real = realpathSync(file.startsWith('/') ? `/proc/${pid}/root${file}` : `/proc/${pid}/cwd/${file}`);
+  } catch {
+    return false;
+  }
+  // <package>/dist/cli.cjs, <package>/bin/reaper (the stub or the native launcher).
+  const packageJson = readText(join(dirname(dirname(real)), 'package.json'));
+  try {
+    return packageJson !== null && (JSON.parse(packageJson) as { name?: unknown }).name === 'reaper-init';
+  } catch {
+    return false;
+  }
+}
+
+function readLink(path: string): string | null {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return null;
+  }
 }
 
 function isInit(command: string, comm: string): boolean {
@@ -277,7 +305,7 @@ export function census(): CensusReport {
     let kind: ParentKind;
     if (ppid === 0) kind = 'outside';
     else if (!alive) kind = 'gone';
-    else if (isReaper(command ?? '', comm ?? '')) kind = 'reaper';
+    else if (isReaper(ppid, processArgs(ppid) ?? [])) kind = 'reaper';
     else if (isInit(command ?? '', comm ?? '')) kind = 'init';
     else if (ppid === 1 || nsPid === 1) kind = 'pid1-not-init';
     else kind = 'process';

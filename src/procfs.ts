@@ -72,15 +72,19 @@ export function listDescendants(root: number, processes = listProcesses()): Proc
   return out;
 }
 
+/** The arguments (argv, as UTF-8 like any /proc text); null when unreadable or gone. */
+export function processArgs(pid: number): string[] | null {
+  try {
+    const raw = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return raw ? raw.replace(/\0+$/, '').split('\0') : [];
+  } catch {
+    return null;
+  }
+}
+
 /** The command line, or the bracketed name when it has none (kernel threads, zombies). */
 export function commandLine(pid: number, fallback = ''): string {
-  try {
-    const raw = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-    const line = raw.replace(/\0+$/, '').split('\0').join(' ');
-    return line || `[${fallback}]`;
-  } catch {
-    return `[${fallback}]`;
-  }
+  return processArgs(pid)?.join(' ') || `[${fallback}]`;
 }
 
 /** Milliseconds since the process started, from its start time in clock ticks. */

@@ -4,7 +4,7 @@
 // unprivileged and while processes come and go.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, fixture, run, runReaper, teardown, until, requirePid1 } from './fixtures/harness.js';
@@ -376,4 +376,27 @@ try { census(); console.log('no error'); } catch (error) { console.log(error.cod
   t.equal(out.status, 0, 'ran', { stderr: out.stderr });
   t.match(out.stdout, /^ERR_REAPER_PROC \/proc cannot be read \(EMFILE\); this process has too many open files: raise its fd limit \(ulimit -n\)/, 'names the cause and the fix');
   t.notMatch(out.stdout, /mount/, 'no advice to mount procfs');
+});
+
+t.test('a program called reaper that is not reaper is named by what it is, not "transient"', async (t) => {
+  // The census says "reaper" only when the executable or the script node runs
+  // is a file of a reaper-init package, never for an argv word or a comm.
+  const dir = mkdtempSync(join(tmpdir(), 'not-reaper-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const script = join(dir, 'reaper');
+  writeFileSync(script, `#!/usr/bin/perl\n${NEVER_WAITS}\n`, { mode: 0o755 });
+  for (const [how, argv] of [['perl <dir>/reaper (as python3 /srv/app/reaper)', ['perl', script]], ['a script named reaper, run directly (comm "reaper")', [script]]] as const) {
+    const leak = run([...argv], { pid1: false });
+    teardown(t, leak);
+    await leak.waitFor(/^forked$/, { timeoutMs: 15_000 });
+    const pid = leak.child.pid!;
+    const group = await until(() => {
+      const g = groupOf(pid);
+      return g && g.count === 5 ? g : undefined;
+    }, 10_000, `five zombies under ${how}`);
+    t.equal(group.parent.kind, 'process', `${how}: a live process that never waits`);
+    t.match(group.advice, /is alive and has not waited/, `${how}: told to fix it, not "nothing to do"`);
+    leak.signal('SIGKILL');
+    await leak.finished;
+  }
 });
