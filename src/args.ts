@@ -3,6 +3,7 @@
 // the app's flags. Every option has a REAPER_* twin; tini's and dumb-init's
 // flags and variables are accepted too, so reaper drops in for either.
 import { UsageError } from './errors.js';
+import { printable } from './format.js';
 import { parseSignal, signalName } from './signals.js';
 import { native } from './native.js';
 import { LEVEL_NAMES, type LogFormat } from './log.js';
@@ -89,9 +90,7 @@ export function defaults(flavour: Flavour = 'reaper'): RunOptions {
  * escaped (a newline must not split the one line), and cut short when huge.
  */
 export function shown(value: string, max = 40): string {
-  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
-  const quoted = JSON.stringify(cut);
-  return value.length > max ? `${quoted} (${value.length} characters)` : quoted;
+  return `"${printable(value, max)}"`;
 }
 
 /** parseSignal, with the value made safe to show before it can appear in a message. */

@@ -9,7 +9,7 @@
 // second SIGTERM ends the grace period at once.
 import { readlinkSync } from 'node:fs';
 import { isSystemError } from './errors.js';
-import { formatDuration } from './format.js';
+import { formatDuration, listed, printable } from './format.js';
 import type { Logger } from './log.js';
 import { native } from './native.js';
 import { listDescendants, readProcessTable, type ProcessEntry } from './procfs.js';
@@ -173,7 +173,7 @@ export function drain(context: DrainContext): Promise<DrainReport> {
     } catch (error) {
       const reason = isSystemError(error) ? error.code : String(error);
       target.refused = `${signalName(signal)}: ${reason}`;
-      log.warn(`could not send ${signalName(signal)} to pid ${target.pid} (${target.comm}): ${(error as Error).message}`);
+      log.warn(`could not send ${signalName(signal)} to pid ${target.pid} (${printable(target.comm)}): ${(error as Error).message}`);
       return false;
     }
   };
@@ -248,7 +248,7 @@ export function drain(context: DrainContext): Promise<DrainReport> {
       return left ? null : 0;
     }
     const stuck = list().filter((p) => p.state !== 'Z');
-    log.error(`${stuck.length} processes survived SIGKILL for ${formatDuration(KILL_WAIT_MS)} (uninterruptible sleep?): ${stuck.map((p) => `${p.pid} (${p.comm})`).join(', ')}; exiting anyway`);
+    log.error(`${stuck.length} processes survived SIGKILL for ${formatDuration(KILL_WAIT_MS)} (uninterruptible sleep?): ${listed(stuck.map((p) => `${p.pid} (${printable(p.comm)})`))}; exiting anyway`);
     return stuck.length;
   };
 
@@ -347,8 +347,7 @@ function summarize(report: DrainReport): string {
   const total = report.processes.length;
   const exited = report.processes.filter((p) => p.exitedAfterMs !== null && !p.killed && !p.refused);
   const slowest = Math.max(0, ...exited.map((p) => p.exitedAfterMs!));
-  const named = (list: DrainedProcess[], detail = false) => list.slice(0, 10)
-    .map((p) => `${p.pid} (${p.comm})${detail ? ` ${p.refused}` : ''}`).join(', ') + (list.length > 10 ? ', ...' : '');
+  const named = (list: DrainedProcess[], detail = false) => listed(list.map((p) => `${p.pid} (${printable(p.comm)})${detail ? ` ${p.refused}` : ''}`));
   const parts = [`drained ${total} process${total === 1 ? '' : 'es'} in ${formatDuration(report.durationMs)}`];
   if (exited.length > 0) parts.push(`${exited.length} exited on ${report.signal} (slowest after ${formatDuration(slowest)})`);
   if (report.killed.length > 0) {

@@ -36,7 +36,7 @@ export interface EventLayout {
 }
 
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 8;
+const BINDING_VERSION = 9;
 
 export interface NativeBinding {
   bindingVersion: number;
@@ -86,7 +86,7 @@ export interface NativeBinding {
   setParentDeathSignal(signal: number): void;
   signalProcess(pid: number, startTicks: number, signal: number): boolean;
   openNonblockingWriter(fd: number): number;
-  writeLog(fd: number, text: string): number;
+  writeLog(fd: number, bytes: Uint8Array): number;
   errnoName(errno: number): string;
   /** _exit(code): no atexit handlers (see native/reaper.h). */
   exitNow(code: number): never;

@@ -16,7 +16,7 @@
 // scans, not fewer. The price of the interval: an adopted orphan runs up to
 // SCAN_MS before its signal.
 import { readdirSync } from 'node:fs';
-import { formatDuration } from './format.js';
+import { formatDuration, printable } from './format.js';
 import type { Logger } from './log.js';
 import { native } from './native.js';
 import { commandLine, readStat } from './procfs.js';
@@ -68,14 +68,14 @@ export function terminateOrphans(appPid: number, signal: number, graceMs: number
       const command = commandLine(pid, stat.comm);
       if (!send(pid, stat.startTicks, signal)) continue;
       send(pid, stat.startTicks, SIGCONT); // a stopped process acts on the signal only when continued
-      log.warn(`orphan pid ${pid} (${command}) was re-parented to reaper while the app runs: sent ${signalName(signal)}, SIGKILL in ${formatDuration(graceMs)} (--orphans terminate)`,
+      log.warn(`orphan pid ${pid} (${printable(command)}) was re-parented to reaper while the app runs: sent ${signalName(signal)}, SIGKILL in ${formatDuration(graceMs)} (--orphans terminate)`,
         { event: 'orphan-terminate', pid, command, signal: signalName(signal) });
       const timer = setTimeout(() => {
         kills.delete(timer);
         // Pinned by its start time: the SIGKILL never reaches a reused pid (an unreadable entry is not ours).
         const now = readStat(pid);
         if (now && now !== 'unreadable' && now.startTicks === stat.startTicks && now.state !== 'Z' && send(pid, stat.startTicks, SIGKILL)) {
-          log.warn(`orphan pid ${pid} (${command}) outlived the grace period of ${formatDuration(graceMs)}: sent SIGKILL`, { event: 'orphan-kill', pid, command });
+          log.warn(`orphan pid ${pid} (${printable(command)}) outlived the grace period of ${formatDuration(graceMs)}: sent SIGKILL`, { event: 'orphan-kill', pid, command });
         }
       }, graceMs);
       kills.add(timer);

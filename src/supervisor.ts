@@ -10,7 +10,7 @@ import type { DrainReport } from './drain.js';
 import { isSystemError } from './errors.js';
 import { EventStream, type HandlerConfig, type SupervisionEvent } from './events.js';
 import { describeStatus, exitCodeOf, type ExitStatus } from './exit-status.js';
-import { formatDuration } from './format.js';
+import { formatDuration, printable } from './format.js';
 import type { Logger } from './log.js';
 import { native } from './native.js';
 import { explainDeath, memoryWatch, type DeathExplanation } from './oom.js';
@@ -64,7 +64,7 @@ export async function supervise(options: RunOptions, log: Logger): Promise<Super
   // Release the start directory, as dumb-init does: PID 1 must not keep a
   // mount busy. The app started in it already; nothing below reads a relative path.
   process.chdir('/');
-  log.info(`started ${JSON.stringify(file).slice(1, -1)} (pid ${pid})`, { event: 'start', pid, args });
+  log.info(`started ${printable(file)} (pid ${pid})`, { event: 'start', pid, args });
   // PID 1 must not die: anything unexpected is logged and the loop goes on.
   process.on('uncaughtException', onInternalError);
   process.on('unhandledRejection', onInternalError);
@@ -219,7 +219,7 @@ class AppWatch {
     this.#stopTimer = setTimeout(() => {
       this.events.poll(); // the handler may have reaped it a moment ago
       if (this.#done) return;
-      this.log.warn(`${commandLine(this.pid)} (pid ${this.pid}) did not exit within ${formatDuration(timeoutMs)} of ${signalName(signal)}; sending SIGKILL`);
+      this.log.warn(`${printable(commandLine(this.pid))} (pid ${this.pid}) did not exit within ${formatDuration(timeoutMs)} of ${signalName(signal)}; sending SIGKILL`);
       try {
         native().signalMainChild(SIGKILL);
       } catch (error) {
@@ -249,7 +249,7 @@ function logOrphan(exit: Extract<SupervisionEvent, { kind: 'orphan-exited' }>, o
   const level = options.warnOnReap ? 'warn' : 'info';
   if (!log.enabled(level)) return;
   const age = exit.startTicks ? ageMs(exit.startTicks) : null;
-  const name = exit.comm ? ` (${exit.comm})` : '';
+  const name = exit.comm ? ` (${printable(exit.comm)})` : '';
   log[level](`reaped orphan pid ${exit.pid}${name}: ${describeStatus(exit.status)}${age !== null ? ` after ${formatDuration(age)}` : ''}`, {
     event: 'reap', pid: exit.pid, comm: exit.comm, exitCode: exit.status.exitCode,
     signal: exit.status.signal === null ? null : signalName(exit.status.signal), ageMs: age,
@@ -258,14 +258,14 @@ function logOrphan(exit: Extract<SupervisionEvent, { kind: 'orphan-exited' }>, o
 
 /** Logs how the app ended, and why when it was killed. */
 function reportExit(pid: number, name: string, status: ExitStatus, memory: ReturnType<typeof memoryWatch>, log: Logger): DeathExplanation | null {
-  const death = explainDeath(pid, name, status, memory);
+  const death = explainDeath(pid, printable(name), status, memory);
   const fields = {
     event: 'exit', pid, comm: name, exitCode: status.exitCode,
     signal: status.signal === null ? null : signalName(status.signal),
     oomKilled: death?.oomKilled ?? false, memoryLimitBytes: death?.memoryLimitBytes ?? null,
   };
   if (death) log.notice(death.message, fields);
-  else log.info(`${name} (pid ${pid}) ${describeStatus(status)}`, fields);
+  else log.info(`${printable(name)} (pid ${pid}) ${describeStatus(status)}`, fields);
   return death;
 }
 
@@ -306,7 +306,7 @@ function checkReapingPosition(options: RunOptions, log: Logger): void {
   const isWrapper = initName.some((word) => /^(npm|npx|npm-cli\.js|npx-cli\.js|yarn|pnpm)$/.test(word)) ||
     /^(sh|bash|dash|ash|zsh)$/.test(initName[0] ?? '');
   if (isWrapper && isAncestor(1)) {
-    log.warn(`PID 1 is "${init.slice(0, 60)}", not reaper: signals sent to the container (docker stop) reach it, ` +
+    log.warn(`PID 1 is "${printable(init, 60)}", not reaper: signals sent to the container (docker stop) reach it, ` +
       'not reaper, and may never reach your app; use the exec form with the bin path instead, e.g. ' +
       'ENTRYPOINT ["/app/node_modules/.bin/reaper", "--", "node", "app.js"].');
   }
