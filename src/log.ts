@@ -10,7 +10,9 @@
 //   small all at once or not at all, so a full pipe drops the line whole.
 // - A terminal, a socket or a file may take part of a line. The rest is kept,
 //   ahead of any later line, and written when the descriptor takes it: before
-//   the next line, on a retry timer, and at exit (flush), which waits a bounded time.
+//   the next line, on a retry timer, and at exit (flush). Exit waits a bounded
+//   time: lines are started for FLUSH_MS, then only a started line is finished,
+//   for up to FINISH_MS more; only a reader stalled that long sees a line cut.
 import { writeSync } from 'node:fs';
 import { formatCount, printable, toJson, truncated } from './format.js';
 import { native } from './native.js';
@@ -38,11 +40,12 @@ export interface Logger {
 
 /** PIPE_BUF on Linux: a pipe takes a write of at most this many bytes whole or not at all. */
 export const LINE_MAX = 4096;
-/** The unwritten rest of a started line, and the lines queued behind it, up to this many bytes. */
-const QUEUE_MAX = 64 * 1024;
+/** The unwritten rest of a started line and the lines queued behind it, up to this many bytes: small, so that at exit a slow reader takes the last lines (the drain report) within FLUSH_MS. */
+const QUEUE_MAX = 16 * 1024;
 const RETRY_MS = 20;
-/** How long exit waits for a slow terminal or socket to take a started line. */
+/** At exit: how long queued lines are still started, then how much longer a started one may take to finish. */
 const FLUSH_MS = 250;
+const FINISH_MS = 1000;
 const EAGAIN = 11;
 
 export function createLogger(verbosity: number, format: LogFormat = 'text', fd = 2): Logger {
@@ -51,19 +54,23 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
   let broken = false;
   const queue: Buffer[] = [];
   let queued = 0;
+  /** queue[0] is the rest of a line already partly written: it must be finished, never dropped. */
+  let started = false;
   let retry: NodeJS.Timeout | undefined;
 
-  /** Writes the queue, oldest first, as far as the descriptor takes it now; true when empty. */
-  const writeQueue = (): boolean => {
-    while (queue.length > 0 && !broken) {
+  /** Writes the queue, oldest first, as far as the descriptor takes it now (only the started line when startNew is false). */
+  const writeQueue = (startNew = true): void => {
+    while (queue.length > 0 && !broken && (started || startNew)) {
       const head = queue[0]!;
       const written = native().writeLog(out, head);
       if (written === head.length) {
         queue.shift();
         queued -= written;
+        started = false;
       } else if (written >= 0) {
         queue[0] = head.subarray(written);
         queued -= written;
+        started = true;
         break;
       } else if (written === -EAGAIN) {
         break;
@@ -78,7 +85,6 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
         writeQueue();
       }, RETRY_MS).unref();
     }
-    return queue.length === 0;
   };
 
   const write = (line: string) => {
@@ -87,7 +93,14 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
       if (out < 0) out = native().openNonblockingWriter(fd);
       const bytes = Buffer.from(line);
       if (queue.length > 0) {
-        // Behind the rest of a started line, which must come first.
+        // Behind the rest of a started line, which must come first. When the
+        // queue is full the oldest lines not yet started make room: the last
+        // lines (the drain report, how the app ended) matter most at exit.
+        const first = started ? 1 : 0;
+        while (queue.length > first && queued + bytes.length > QUEUE_MAX) {
+          queued -= queue.splice(first, 1)[0]!.length;
+          dropped++;
+        }
         if (queued + bytes.length > QUEUE_MAX) dropped++;
         else {
           queue.push(bytes);
@@ -103,6 +116,7 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
       else {
         queue.push(bytes.subarray(written));
         queued = bytes.length - written;
+        started = true;
         writeQueue();
       }
     } catch {
@@ -136,11 +150,17 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
     debug: log(3),
     trace: log(4),
     flush() {
-      clearTimeout(retry);
-      const deadline = Date.now() + FLUSH_MS;
       const pause = new Int32Array(new SharedArrayBuffer(4));
-      while (queue.length > 0 && !broken && !writeQueue() && Date.now() < deadline) Atomics.wait(pause, 0, 0, 5);
+      const startUntil = Date.now() + FLUSH_MS;
+      const finishUntil = startUntil + FINISH_MS;
+      for (;;) {
+        const startNew = Date.now() < startUntil;
+        writeQueue(startNew);
+        if (queue.length === 0 || broken || (!started && !startNew) || Date.now() >= finishUntil) break;
+        Atomics.wait(pause, 0, 0, 5); // a few ms for the reader; PID 1 has nothing else to do now
+      }
       clearTimeout(retry);
+      dropped += queue.length - (started ? 1 : 0);
     },
     get dropped() {
       return dropped;

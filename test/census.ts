@@ -181,7 +181,7 @@ t.test('usage errors: one line on stderr, exit 2, no stack trace', async (t) => 
     [['--max', 'lots'], {}, /^reaper-zombies: --max: "lots" is not a number of zombies/],
     [['--max', '-1'], {}, /not a number of zombies/],
     [['--max'], {}, /^reaper-zombies: option --max needs a value/],
-    [['--bogus'], {}, /^reaper-zombies: unknown option --bogus/],
+    [['--bogus'], {}, /^reaper-zombies: unknown option "--bogus"; see reaper-zombies --help/],
     [['extra'], {}, /^reaper-zombies: unexpected argument "extra"/],
     [['--json=yes'], {}, /takes no value/],
     [[], { REAPER_ZOMBIES_MAX: 'x' }, /^reaper-zombies: REAPER_ZOMBIES_MAX: "x" is not a number/],

@@ -6,13 +6,15 @@
 // and bytes that are not UTF-8 are escaped in every line that shows them
 // (orphans under -w and --orphans terminate, the drain summary, the app's
 // exit line, reaper-zombies and its usage errors); UTF-8 is shown as UTF-8.
+// Figures go to out/log-lines.json for RELIABILITY.md (fixtures/report.js).
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REAPER, ROOT, fixture, requirePid1, run, teardown, until } from './fixtures/harness.js';
-import { zombieCensus } from '../dist/census.js';
+import { REAPER, ROOT, fixture, requirePid1, run, teardown, until } from '../fixtures/harness.js';
+import { zombieCensus } from '../../dist/census.js';
+import { record } from './fixtures/common.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);
@@ -26,18 +28,29 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  * tap's NODE_OPTIONS loader out (the harness does the same); user
  * NODE_OPTIONS are test/node-options.ts's subject.
  */
-function reaperRun(args: string[], options: { reader?: 'after-exit' | 'pipe' | 'socket'; env?: NodeJS.ProcessEnv } = {}) {
+function reaperRun(args: string[], options: { reader?: 'after-exit' | 'pipe' | 'socket' | 'pty'; env?: NodeJS.ProcessEnv } = {}) {
   const command = ['env', '-u', 'NODE_OPTIONS', 'unshare', '--pid', '--fork', '--mount-proc', node, REAPER, ...args];
   const argv = options.reader ? [fixture('slow-reader.py'), options.reader, ...command] : command;
   const done = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ...options.env }, timeout: 120_000, maxBuffer: 64 << 20 });
   return { code: done.status, out: Buffer.concat([done.stdout, done.stderr]) };
 }
 
+/** For RELIABILITY.md: what the hostile names produced, over every output checked. */
+const names = { outputs: 0, lines: 0, foreignLines: 0, controlCharacters: 0, invalidUtf8: 0 };
+
 /** Output that can go to a terminal: valid UTF-8 with no ESC, BEL or C1 control. */
 function assertTerminalSafe(t: Test, out: Buffer, what: string): string {
   let text = '';
   t.doesNotThrow(() => { text = strictUtf8.decode(out); }, `${what}: valid UTF-8 (invalid bytes are shown as U+FFFD)`);
-  t.notOk(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(text), `${what}: no control character but the newlines between lines`);
+  if (!text) {
+    names.invalidUtf8++;
+    text = out.toString('utf8');
+  }
+  const controls = text.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g)?.length ?? 0;
+  t.equal(controls, 0, `${what}: no control character but the newlines between lines`);
+  names.outputs++;
+  names.controlCharacters += controls;
+  record('log-lines', 'names', names);
   return text;
 }
 
@@ -46,6 +59,11 @@ function assertOwnLines(t: Test, text: string, what: string): string[] {
   const lines = text.split('\n').filter(Boolean);
   t.ok(lines.length > 0, `${what}: reaper said something`);
   const foreign = lines.filter((line) => !/^reaper\[1\] (ERROR|WARN|NOTICE|INFO|DEBUG|TRACE): /.test(line));
+  if (what !== 'long-command') {
+    names.lines += lines.length;
+    names.foreignLines += foreign.length;
+    record('log-lines', 'names', names);
+  }
   t.same(foreign, [], `${what}: every line is a whole reaper line (${lines.length} lines)`);
   return lines;
 }
@@ -65,9 +83,12 @@ t.test('1,500 leftovers, --log-format json, to a pipe read only after exit: the 
   t.equal((drain!.processes as unknown[]).length, 20, 'the process list is shortened');
   t.equal(drain!.processesOmitted, 1480, 'and says how many more there were');
   t.match(drain!.msg, /^drained 1500 processes in /);
+  record('log-lines', 'json-1500', { lines: lines.length, drainReportBytes: Buffer.byteLength(lines[records.indexOf(drain!)]!) + 1, shown: 20, omitted: drain!.processesOmitted });
 });
 
-for (const reader of ['pipe', 'socket'] as const) {
+// A pipe takes a line (at most PIPE_BUF bytes) whole or not at all; a socket
+// or a terminal takes part of one, and reaper finishes it (test/fixtures/slow-reader.py).
+for (const reader of ['pipe', 'socket', 'pty'] as const) {
   t.test(`1,500 reap lines and the drain report in JSON, to a ${reader} read slowly: every line that arrives parses`, async (t) => {
     const { code, out } = reaperRun(['-w', '--log-format', 'json', '--', 'sh', '-c', 'i=0; while [ $i -lt 1500 ]; do sleep 100 & i=$((i+1)); done; exit 3'],
       { reader });
@@ -83,6 +104,8 @@ for (const reader of ['pipe', 'socket'] as const) {
       }
     });
     t.same(broken.map((line) => line.slice(0, 200)), [], `all ${lines.length} lines parse (of 1,501 written; the rest were dropped whole)`);
+    // Whether the last line (the drain report) arrived depends on the reader's speed: a figure, not an assertion.
+    record('log-lines', `slow-${reader}`, { written: 1501, arrived: lines.length, broken: broken.length, drainReport: lines.some((line) => line.includes('"event":"drain"')) });
   });
 }
 
@@ -91,10 +114,12 @@ t.test('a 100 KB command line under --orphans terminate: shortened with a count,
   const { code, out } = reaperRun(['--orphans', 'terminate', '--', 'sh', '-c', '( sh -c "sleep 30; :" x "$BIG" & echo $! > "$DIR/pid" ); ' +
     'while kill -0 "$(cat "$DIR/pid")" 2>/dev/null; do sleep 0.01; done'], { env: { BIG: big, DIR: scratch(t) } });
   t.equal(code, 0);
-  const lines = assertOwnLines(t, out.toString('utf8'), '--orphans terminate');
+  const lines = assertOwnLines(t, out.toString('utf8'), 'long-command');
   const orphan = lines.find((line) => /orphan pid \d+ \(sh -c sleep 30; : x a+… 99,\d{3} more characters\) was re-parented to reaper/.test(line));
   t.ok(orphan, 'the orphan line names the command line, shortened with the count of the rest');
-  t.ok(Math.max(...lines.map((l) => Buffer.byteLength(l) + 1)) <= 4096, 'no line is longer than PIPE_BUF (4096 bytes)');
+  const longest = Math.max(...lines.map((l) => Buffer.byteLength(l) + 1));
+  t.ok(longest <= 4096, 'no line is longer than PIPE_BUF (4096 bytes)');
+  record('log-lines', 'long-command', { commandBytes: 100_000, longestLineBytes: longest, foreignLines: lines.filter((l) => !l.startsWith('reaper[1] ')).length });
 });
 
 t.test('a 100 KB command line in text to a pipe read only after exit: the next line starts a line', async (t) => {
@@ -102,7 +127,7 @@ t.test('a 100 KB command line in text to a pipe read only after exit: the next l
   const { out } = reaperRun(['--orphans', 'terminate', '--grace', '100ms', '--', 'sh', '-c', '( sh -c "trap \\"\\" TERM; sleep 30; :" x "$BIG" & echo $! > "$DIR/pid" ); ' +
     'while kill -0 "$(cat "$DIR/pid")" 2>/dev/null; do sleep 0.01; done'],
   { env: { BIG: big, DIR: scratch(t) }, reader: 'after-exit' });
-  const lines = assertOwnLines(t, out.toString('utf8'), 'text to a full pipe');
+  const lines = assertOwnLines(t, out.toString('utf8'), 'long-command');
   t.ok(lines.some((line) => / more characters\) outlived the grace period/.test(line)), 'the SIGKILL line is whole');
 });
 
