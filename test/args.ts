@@ -167,18 +167,3 @@ t.test('production shutdown: --forward-delay, --orphans, --pause and their twins
   t.equal(run(['app'], { REAPER_STOP_TIMEOUT: '0' }).stopTimeoutMs, 0, 'REAPER_STOP_TIMEOUT=0 too');
   t.throws(() => run(['--forward-delay', '1s', '--stop-timeout', '0', 'app']), /--forward-delay \(1000 ms\) is not shorter than --stop-timeout \(0 ms\)/, 'a delay with it is still refused');
 });
-
-t.test('options once accepted and ignored are refused by the real CLI: one line, exit 2', async (t) => {
-  const cases: Array<[string[], NodeJS.ProcessEnv]> = [
-    [['-e', '', 'true'], {}], [['true'], { REAPER_EXPECT_EXIT: ',,' }], [['-r', 'CHLD:TERM', 'true'], {}],
-    [['-r', 'KILL:TERM', 'true'], {}], [['true'], { DUMB_INIT_SETSID: '2' }],
-  ];
-  for (const [argv, env] of cases) {
-    // NODE_OPTIONS '' keeps tap's --import loader out of node; user NODE_OPTIONS are test/node-options.ts's subject.
-    const cli = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.cjs'), ...argv], { env: { PATH: process.env.PATH, NODE_OPTIONS: '', ...env }, encoding: 'utf8' });
-    const what = `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} reaper ${argv.join(' ')}`;
-    t.equal(cli.status, 2, `${what}: exit 2`);
-    t.match(cli.stderr, /^reaper: [^\n]+\n$/, `${what}: one line`);
-    t.equal(cli.stdout, '', `${what}: nothing on stdout`);
-  }
-});

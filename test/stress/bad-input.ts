@@ -205,6 +205,32 @@ t.test('a few hundred generated invocations through the real CLI', async (t) => 
   record('bad-input', 'cli', { cases: cases.length, usageErrors: exits2, ran, slowestMs: slowest, violations: failures.length });
 });
 
+t.test('options once accepted and ignored are refused by the real CLI; --stop-timeout 0 runs (issue 22)', async (t) => {
+  const refused: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [['-e', '', 'true'], {}, /^reaper: -e: "" has an empty exit code/],
+    [['true'], { REAPER_EXPECT_EXIT: ',,' }, /^reaper: REAPER_EXPECT_EXIT: ",," has an empty exit code/],
+    [['-r', 'CHLD:TERM', 'true'], {}, /^reaper: -r: "CHLD:TERM" would never apply/],
+    [['-r', 'KILL:TERM', 'true'], {}, /^reaper: -r: "KILL:TERM" would never apply/],
+    [['true'], { DUMB_INIT_SETSID: '2' }, /^reaper: DUMB_INIT_SETSID="2" is neither 1/],
+  ];
+  let refusedWell = 0;
+  for (const [argv, env, message] of refused) {
+    const result = await cli(argv, env);
+    const what = `${Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')}reaper ${argv.join(' ')}`;
+    t.equal(result.code, 2, `${what}: exit 2`);
+    t.match(result.stderr, message, `${what}: names what is wrong`);
+    t.equal(result.stderr.split('\n').filter(Boolean).length, 1, `${what}: one line`);
+    if (result.code === 2 && message.test(result.stderr) && result.stderr.split('\n').filter(Boolean).length === 1) refusedWell++;
+  }
+  let ran = 0;
+  for (const [argv, env] of [[['--stop-timeout', '0', 'true'], {}], [['true'], { REAPER_STOP_TIMEOUT: '0' }]] as const) {
+    const result = await cli([...argv], env);
+    t.equal(result.code, 0, `${argv.join(' ')} ${JSON.stringify(env)}: runs (README: SIGKILL at once after SIGTERM), not a --forward-delay error`);
+    if (result.code === 0) ran++;
+  }
+  record('bad-input', 'ignored-options', { invocations: refused.length, refused: refusedWell, stopTimeoutZero: 2, stopTimeoutZeroRan: ran });
+});
+
 t.test('non-UTF-8 bytes in argv and environment', async (t) => {
   const bad = Buffer.from([0xff, 0xfe, 0x80]);
   const signal = await cli([Buffer.concat([Buffer.from('--drain-signal=SIG'), bad]), 'true']);
