@@ -34,15 +34,21 @@ function zombiesCli(args: string[], options: { env?: NodeJS.ProcessEnv; prefix?:
 
 const groupOf = (pid: number, groups = zombieCensus()): ZombieGroup | undefined => groups.find((g) => g.parent.pid === pid);
 
-t.test('a parent that never waits: named with its command line and count', async (t) => {
-  const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
-  teardown(t, perl);
-  await perl.waitFor(/^forked$/, { timeoutMs: 15_000 });
-  const pid = perl.child.pid!;
+/** Waits until the process run leaks five zombies (NEVER_WAITS); its pid and their group. */
+async function fiveZombies(leak: ReturnType<typeof run>, what: string): Promise<{ pid: number; group: ZombieGroup }> {
+  await leak.waitFor(/^forked$/, { timeoutMs: 15_000 });
+  const pid = leak.child.pid!;
   const group = await until(() => {
     const g = groupOf(pid);
     return g && g.count === 5 ? g : undefined;
-  }, 10_000, 'five zombies under perl');
+  }, 10_000, `five zombies under ${what}`);
+  return { pid, group };
+}
+
+t.test('a parent that never waits: named with its command line and count', async (t) => {
+  const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
+  teardown(t, perl);
+  const { pid, group } = await fiveZombies(perl, 'perl');
   t.equal(group.parent.comm, 'perl');
   t.equal(group.parent.command, `perl -e ${NEVER_WAITS}`, 'the full command line');
   t.equal(group.parent.kind, 'process', 'a live process, not an init');
@@ -388,12 +394,7 @@ t.test('a program called reaper that is not reaper is named by what it is, not "
   for (const [how, argv] of [['perl <dir>/reaper (as python3 /srv/app/reaper)', ['perl', script]], ['a script named reaper, run directly (comm "reaper")', [script]]] as const) {
     const leak = run([...argv], { pid1: false });
     teardown(t, leak);
-    await leak.waitFor(/^forked$/, { timeoutMs: 15_000 });
-    const pid = leak.child.pid!;
-    const group = await until(() => {
-      const g = groupOf(pid);
-      return g && g.count === 5 ? g : undefined;
-    }, 10_000, `five zombies under ${how}`);
+    const { group } = await fiveZombies(leak, how);
     t.equal(group.parent.kind, 'process', `${how}: a live process that never waits`);
     t.match(group.advice, /is alive and has not waited/, `${how}: told to fix it, not "nothing to do"`);
     leak.signal('SIGKILL');
