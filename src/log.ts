@@ -189,9 +189,9 @@ export function jsonLine(record: Fields): string {
     const line = `${toJson(shortened(record, chars, items))}\n`;
     if (Buffer.byteLength(line) <= LINE_MAX) return line;
   }
-  // Still too long (very many fields): the message alone, and what was left out.
+  // Still too long (very many fields): the message alone, and how many fields were left out.
   const { time, level, reaperPid, msg, event, ...rest } = record;
-  return `${toJson(shortened({ time, level, reaperPid, msg, event, fieldsOmitted: Object.keys(rest) }, 1000, 0))}\n`;
+  return `${toJson(shortened({ time, level, reaperPid, msg, event, fieldsOmitted: Object.keys(rest).length }, 200, 0))}\n`;
 }
 
 /**
