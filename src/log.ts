@@ -70,7 +70,7 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
       } else if (written >= 0) {
         queue[0] = head.subarray(written);
         queued -= written;
-        started = true;
+        started ||= written > 0;
         break;
       } else if (written === -EAGAIN) {
         break;
@@ -116,7 +116,7 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
       else {
         queue.push(bytes.subarray(written));
         queued = bytes.length - written;
-        started = true;
+        started = written > 0;
         writeQueue();
       }
     } catch {
