@@ -29,7 +29,8 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  * NODE_OPTIONS are test/node-options.ts's subject.
  */
 function reaperRun(args: string[], options: { reader?: 'after-exit' | 'pipe' | 'socket' | 'pty'; env?: NodeJS.ProcessEnv } = {}) {
-  const command = ['env', '-u', 'NODE_OPTIONS', 'unshare', '--pid', '--fork', '--mount-proc', node, REAPER, ...args];
+  // --kill-child: should the run time out, its namespace goes with it.
+  const command = ['env', '-u', 'NODE_OPTIONS', 'unshare', '--pid', '--fork', '--mount-proc', '--kill-child', node, REAPER, ...args];
   const argv = options.reader ? [fixture('slow-reader.py'), options.reader, ...command] : command;
   const done = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ...options.env }, timeout: 120_000, maxBuffer: 64 << 20 });
   return { code: done.status, out: Buffer.concat([done.stdout, done.stderr]) };
