@@ -309,7 +309,7 @@ function applyAnchorEnvironment(options: RunOptions, env: NodeJS.ProcessEnv): vo
   if (env.DUMB_INIT_DEBUG === '1') options.verbosity = 3;
   if (env.DUMB_INIT_SETSID === '0') options.processGroup = options.newSession = false;
   else if (env.DUMB_INIT_SETSID === '1') options.processGroup = options.newSession = true;
-  else if (env.DUMB_INIT_SETSID !== undefined) {
+  else if (env.DUMB_INIT_SETSID) { // empty is unset, as for REAPER_* variables
     throw new UsageError(`DUMB_INIT_SETSID=${shown(env.DUMB_INIT_SETSID)} is neither 1 (session mode) nor 0 (single child); set one of them or unset it.`);
   }
 }

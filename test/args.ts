@@ -49,6 +49,7 @@ t.test("tini's and dumb-init's variables, and their defaults under their names",
   t.equal(run(['true'], { DUMB_INIT_DEBUG: '1' }).verbosity, 3);
   t.ok(run(['true'], {}, 'dumb-init').processGroup, 'dumb-init forwards to the group by default');
   t.notOk(run(['true'], { DUMB_INIT_SETSID: '0' }, 'dumb-init').processGroup, 'DUMB_INIT_SETSID=0 turns it off');
+  t.ok(run(['true'], { DUMB_INIT_SETSID: '' }, 'dumb-init').processGroup, 'DUMB_INIT_SETSID= (empty) is unset');
   t.equal(run(['-v', 'true'], {}, 'dumb-init').verbosity, 3, "dumb-init's -v is debug");
   t.notOk(run(['true'], {}, 'tini').drain, 'as tini: exit at once, no drain');
   t.ok(run(['true']).drain, 'as reaper: drain');
