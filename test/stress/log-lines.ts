@@ -110,13 +110,21 @@ for (const reader of ['pipe', 'socket', 'pty'] as const) {
   });
 }
 
+/**
+ * sh -c text that leaves an orphan running `sh -c SCRIPT x "$BIG"` and waits
+ * until it is gone. The orphan's parent exits only once the orphan has
+ * exec'd (it touches $DIR/ready first): the scan of --orphans terminate then
+ * reads the orphan's own command line, not its parent's.
+ */
+const leaveOrphan = (script: string) => `( READY="$DIR/ready" sh -c ': > "$READY"; ${script}' x "$BIG" & echo $! > "$DIR/pid"; ` +
+  'while [ ! -e "$DIR/ready" ]; do sleep 0.01; done ); while kill -0 "$(cat "$DIR/pid")" 2>/dev/null; do sleep 0.01; done';
+
 t.test('a 100 KB command line under --orphans terminate: shortened with a count, not cut and glued to the next line', async (t) => {
   const big = 'a'.repeat(100_000);
-  const { code, out } = reaperRun(['--orphans', 'terminate', '--', 'sh', '-c', '( sh -c "sleep 30; :" x "$BIG" & echo $! > "$DIR/pid" ); ' +
-    'while kill -0 "$(cat "$DIR/pid")" 2>/dev/null; do sleep 0.01; done'], { env: { BIG: big, DIR: scratch(t) } });
+  const { code, out } = reaperRun(['--orphans', 'terminate', '--', 'sh', '-c', leaveOrphan('sleep 30; :')], { env: { BIG: big, DIR: scratch(t) } });
   t.equal(code, 0);
   const lines = assertOwnLines(t, out.toString('utf8'), 'long-command');
-  const orphan = lines.find((line) => /orphan pid \d+ \(sh -c sleep 30; : x a+… 99,\d{3} more characters\) was re-parented to reaper/.test(line));
+  const orphan = lines.find((line) => /orphan pid \d+ \(sh -c : > "\$READY"; sleep 30; : x a+… 99,\d{3} more characters\) was re-parented to reaper/.test(line));
   t.ok(orphan, 'the orphan line names the command line, shortened with the count of the rest');
   const longest = Math.max(...lines.map((l) => Buffer.byteLength(l) + 1));
   t.ok(longest <= 4096, 'no line is longer than PIPE_BUF (4096 bytes)');
@@ -125,9 +133,8 @@ t.test('a 100 KB command line under --orphans terminate: shortened with a count,
 
 t.test('a 100 KB command line in text to a pipe read only after exit: the next line starts a line', async (t) => {
   const big = 'a'.repeat(100_000);
-  const { out } = reaperRun(['--orphans', 'terminate', '--grace', '100ms', '--', 'sh', '-c', '( sh -c "trap \\"\\" TERM; sleep 30; :" x "$BIG" & echo $! > "$DIR/pid" ); ' +
-    'while kill -0 "$(cat "$DIR/pid")" 2>/dev/null; do sleep 0.01; done'],
-  { env: { BIG: big, DIR: scratch(t) }, reader: 'after-exit' });
+  const { out } = reaperRun(['--orphans', 'terminate', '--grace', '100ms', '--', 'sh', '-c', leaveOrphan('trap "" TERM; sleep 30; :')],
+    { env: { BIG: big, DIR: scratch(t) }, reader: 'after-exit' });
   const lines = assertOwnLines(t, out.toString('utf8'), 'long-command');
   t.ok(lines.some((line) => / more characters\) outlived the grace period/.test(line)), 'the SIGKILL line is whole');
 });
@@ -147,7 +154,7 @@ t.test('command lines under --orphans terminate: a forged ERROR line, OSC and BE
   const text = assertTerminalSafe(t, out, '--orphans terminate');
   const lines = assertOwnLines(t, text, '--orphans terminate');
   t.notOk(lines.some((line) => line.startsWith('reaper[1] ERROR: forged')), 'no forged ERROR line');
-  t.ok(lines.some((line) => line.includes('(sh -c sleep 30; : x\\nreaper[1] ERROR: forged line, app was OOM-killed\\x1b]0;pwned\\x07 ) café \ufffd\ufffd) was re-parented')),
+  t.ok(lines.some((line) => line.includes('(sh -c : > "$READY"; sleep 30; : x\\nreaper[1] ERROR: forged line, app was OOM-killed\\x1b]0;pwned\\x07 ) café \ufffd\ufffd) was re-parented')),
     'the command line escaped, café as UTF-8 (not cafÃ©), the invalid bytes as U+FFFD');
 });
 
