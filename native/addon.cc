@@ -390,11 +390,12 @@ Napi::Value OpenNonblockingWriter(const Napi::CallbackInfo& info) {
       info.Env(), check(info.Env(), reaper::open_nonblocking_writer(int_arg(info, 0)), "open"));
 }
 
-// writeLog(fd, text) -> bytes written, or -errno (never throws: logging must
-// not be able to take PID 1 down)
+// writeLog(fd, bytes) -> bytes written, or -errno (never throws: logging must
+// not be able to take PID 1 down). Bytes, not a string: after a partial write
+// the caller goes on from the exact byte, which may be inside a character.
 Napi::Value WriteLog(const Napi::CallbackInfo& info) {
-  std::string text = info[1].As<Napi::String>();
-  ssize_t n = reaper::write_log(int_arg(info, 0), text.data(), text.size());
+  Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
+  ssize_t n = reaper::write_log(int_arg(info, 0), reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength());
   return Napi::Number::New(info.Env(), static_cast<double>(n));
 }
 
@@ -408,7 +409,7 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
 
 // Bump with every change to the export table below (src/native.ts checks it):
 // a prebuild from another reaper version must fail at load, not mid-run.
-constexpr int kBindingVersion = 10;
+constexpr int kBindingVersion = 11;
 
 // The notify pipe's record layout (struct reaper::Event), so that JavaScript
 // decodes it from the one definition.

@@ -3,7 +3,9 @@
 // the app's flags. Every option has a REAPER_* twin; tini's and dumb-init's
 // flags and variables are accepted too, so reaper drops in for either.
 import { UsageError } from './errors.js';
-import { parseSignal, SIGTERM } from './signals.js';
+import { printable } from './format.js';
+import { native } from './native.js';
+import { parseSignal, SIGCHLD, SIGKILL, SIGSTOP, SIGTERM, signalName } from './signals.js';
 import { LEVEL_NAMES, type LogFormat } from './log.js';
 
 export interface RunOptions {
@@ -88,9 +90,7 @@ export function defaults(flavour: Flavour = 'reaper'): RunOptions {
  * escaped (a newline must not split the one line), and cut short when huge.
  */
 export function shown(value: string, max = 40): string {
-  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
-  const quoted = JSON.stringify(cut);
-  return value.length > max ? `${quoted} (${value.length} characters)` : quoted;
+  return `"${printable(value, max)}"`;
 }
 
 /** parseSignal, with the value made safe to show before it can appear in a message. */
@@ -149,11 +149,29 @@ function parseRewrite(value: string, source: string, options: RunOptions): void 
   for (const pair of value.split(',')) {
     const match = /^([^:]+):([^:]+)$/.exec(pair.trim());
     if (!match) throw new UsageError(`${source}: ${shown(pair)} is not a rewrite; use FROM:TO, e.g. 15:3 or TERM:QUIT (TO 0 drops FROM).`);
-    options.rewrite.set(signalArg(match[1]!, source), signalArg(match[2]!, source, true));
+    const from = signalArg(match[1]!, source);
+    const unseen = neverForwarded(from);
+    if (unseen) throw new UsageError(`${source}: ${shown(pair)} would never apply: ${unseen}; rewrite a signal reaper forwards, such as TERM, INT or USR1.`);
+    options.rewrite.set(from, signalArg(match[2]!, source, true));
   }
 }
 
-const list = (value: string) => value.split(',').map((part) => part.trim()).filter(Boolean);
+/** Why reaper never forwards this signal (native/signals.cc's is_forwardable), or null when it does. */
+function neverForwarded(signal: number): string | null {
+  if (signal === SIGKILL || signal === SIGSTOP) return `${signalName(signal)} cannot be caught, so reaper never receives it`;
+  if (signal === SIGCHLD) return 'reaper keeps SIGCHLD for itself (it drives reaping) and does not forward it';
+  if (signal > 31 && signal < native().SIGRTMIN) return `signal ${signal} is reserved by the C library for its threads`;
+  return null;
+}
+
+/** A comma list in which every item must be there: "143,,2" or "" is a typo, not "nothing". */
+function list(value: string, source: string, what: string): string[] {
+  const items = value.split(',').map((part) => part.trim());
+  if (items.some((item) => item === '')) {
+    throw new UsageError(`${source}: ${shown(value)} has an empty ${what}; give one or more, separated by commas, e.g. 143 or 143,2.`);
+  }
+  return items;
+}
 
 export const OPTIONS: OptionSpec[] = [
   { short: 'h', long: 'help', help: 'Print this help and exit.', apply() {} },
@@ -196,7 +214,7 @@ export const OPTIONS: OptionSpec[] = [
   {
     short: 'e', long: 'expect-exit', value: 'CODE', env: 'REAPER_EXPECT_EXIT',
     help: "Report the child's exit code CODE as 0 (e.g. 143 after docker stop). Repeatable.",
-    apply(o, value, source) { for (const code of list(value)) o.expectExit.add(parseExitCode(code, source)); },
+    apply(o, value, source) { for (const code of list(value, source, 'exit code')) o.expectExit.add(parseExitCode(code, source)); },
   },
   {
     short: 's', long: 'subreaper', env: 'REAPER_SUBREAPER',
@@ -290,6 +308,9 @@ function applyAnchorEnvironment(options: RunOptions, env: NodeJS.ProcessEnv): vo
   if (env.DUMB_INIT_DEBUG === '1') options.verbosity = 3;
   if (env.DUMB_INIT_SETSID === '0') options.processGroup = options.newSession = false;
   else if (env.DUMB_INIT_SETSID === '1') options.processGroup = options.newSession = true;
+  else if (env.DUMB_INIT_SETSID) { // empty is unset, as for REAPER_* variables
+    throw new UsageError(`DUMB_INIT_SETSID=${shown(env.DUMB_INIT_SETSID)} is neither 1 (session mode) nor 0 (single child); set one of them or unset it.`);
+  }
 }
 
 export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour: Flavour = 'reaper'): Invocation {
@@ -346,7 +367,8 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour:
     if (options.command.length > 0) throw new UsageError(`--pause runs no program, but ${shown(options.command[0]!)} was given; drop the program or --pause.`);
     return { action: 'run', options };
   }
-  if (options.stopTimeoutMs !== null && options.forwardDelayMs >= options.stopTimeoutMs) {
+  // --stop-timeout 0 alone is valid: SIGKILL as soon as the SIGTERM is forwarded.
+  if (options.stopTimeoutMs !== null && options.forwardDelayMs > 0 && options.forwardDelayMs >= options.stopTimeoutMs) {
     throw new UsageError(`--forward-delay (${options.forwardDelayMs} ms) is not shorter than --stop-timeout (${options.stopTimeoutMs} ms): the app would be killed before its SIGTERM; make the delay shorter.`);
   }
   if (options.command.length === 0) throw new UsageError('no program to run; name it after the options, e.g. reaper -- node app.js.');

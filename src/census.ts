@@ -2,11 +2,13 @@
 // what the parent is (reaper, another init, a PID 1 that is no init, or a
 // live process that never waits) and what to do about it. Processes come and
 // go while we look: anything that vanishes mid-scan is skipped, never thrown.
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ReaperError } from './errors.js';
 import { native } from './native.js';
 import {
-  ageMs, commandLine, listProcesses, namespacePid, procHasSelf, readCgroup, readMounts, readStat, threadsOf, type ProcessEntry,
+  ageMs, commandLine, executableOf, listProcesses, namespacePid, processArgs, procHasSelf, readCgroup, readMounts, readStat, resolveForProcess,
+  threadsOf, type ProcessEntry,
 } from './procfs.js';
 
 /** Bumped only when a field is removed or changes meaning; new fields may appear. */
@@ -181,16 +183,34 @@ function baseName(word: string): string {
   return word.split('/').pop() ?? word;
 }
 
-/** This package's own CLI files, to recognise reaper however it was installed. */
-const OWN_CLI = new Set([join(import.meta.dirname, 'cli.cjs'), join(import.meta.dirname, 'cli.js')]);
+/**
+ * Whether pid runs reaper, by what proves it: its executable, or the script
+ * node runs (argv[1], the bundle or the bin stub), is a file of a reaper-init
+ * package. A word in argv or the comm proves nothing: any program may be
+ * called reaper (python3 /srv/app/reaper, or a script of that name). Paths
+ * are read through /proc/<pid>/root and cwd, so a container's reaper is
+ * recognised from the host.
+ */
+function isReaper(pid: number, args: string[]): boolean {
+  const exe = executableOf(pid);
+  if (exe === null) return false;
+  const files = [exe];
+  if (/^node(js)?[\d.]*$/.test(baseName(exe)) && args[1] && !args[1].startsWith('-')) files.push(args[1]);
+  return files.some((file) => isReaperFile(pid, file));
+}
 
-/** Whether a command line is reaper's (its bin, its dist/cli.cjs, or this very package's CLI). */
-function isReaper(command: string, comm: string): boolean {
-  const words = command.split(' ');
-  if (comm === 'reaper' || ['reaper', 'reaper-init'].includes(baseName(words[0] ?? ''))) return true;
-  // node /app/node_modules/.bin/reaper ..., node .../reaper/dist/cli.cjs ...
-  return words.slice(1, 3).some((word) =>
-    OWN_CLI.has(word) || /(^|\/)reaper$/.test(word) || /(^|\/)reaper\/dist\/cli\.c?js$/.test(word));
+function isReaperFile(pid: number, file: string): boolean {
+  const real = resolveForProcess(pid, file);
+  if (real === null) return false;
+  // <package>/dist/cli.cjs, <package>/bin/reaper (the sh bin), <package>/prebuilds/<platform>/reaper-launcher.
+  const dir = dirname(dirname(real));
+  return [dir, dirname(dir)].some((root) => {
+    try {
+      return (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name?: unknown }).name === 'reaper-init';
+    } catch {
+      return false;
+    }
+  });
 }
 
 function isInit(command: string, comm: string): boolean {
@@ -262,7 +282,7 @@ export function census(): CensusReport {
     let kind: ParentKind;
     if (ppid === 0) kind = 'outside';
     else if (!alive) kind = 'gone';
-    else if (isReaper(command ?? '', comm ?? '')) kind = 'reaper';
+    else if (isReaper(ppid, processArgs(ppid) ?? [])) kind = 'reaper';
     else if (isInit(command ?? '', comm ?? '')) kind = 'init';
     else if (ppid === 1 || nsPid === 1) kind = 'pid1-not-init';
     else kind = 'process';

@@ -92,6 +92,7 @@ async function main(): Promise<number> {
     // exit path would restore terminal modes and abort on a hung-up terminal.
     // The install step's run makes V8's code cache for the next starts (scripts/bundle-cli.js).
     (globalThis as { [key: symbol]: (() => void) | undefined })[Symbol.for('reaper.writeCodeCache')]?.();
+    log.flush();
     return native().exitNow(result.exitCode);
   } catch (error) {
     const exitCode = (error as { exitCode?: number }).exitCode ?? 1;
@@ -100,6 +101,7 @@ async function main(): Promise<number> {
     const message = (error as Error).message;
     if (error instanceof ReaperError || exitCode !== 1) log.error(message);
     else log.error(`could not start: ${isSystemError(error) ? message : (error as Error).stack}`);
+    log.flush();
     return exitCode;
   }
 }

@@ -18,7 +18,7 @@
 //   SIGTERM ends the grace period at once.
 // - the report, and its one log line.
 import { isSystemError } from './errors.js';
-import { formatDuration } from './format.js';
+import { formatDuration, listed, printable } from './format.js';
 import type { Logger } from './log.js';
 import { native } from './native.js';
 import { PinnedSignaller, processKey } from './pinned-signal.js';
@@ -240,7 +240,7 @@ export class NamedScope implements ScopeStrategy {
     this.#io = io;
     this.#signaller = new PinnedSignaller<Tracked>({
       log: context.log,
-      describe: (target) => `pid ${target.pid} (${target.comm})`,
+      describe: (target) => `pid ${target.pid} (${printable(target.comm)})`,
       onRefused: (target, reason) => { target.refused = reason; },
       signalProcess: io.signalProcess,
     });
@@ -285,7 +285,7 @@ export class NamedScope implements ScopeStrategy {
       return null;
     }
     this.#context.log.error(`${stuck.length} processes survived SIGKILL for ${formatDuration(killWaitMs)} (uninterruptible sleep?): ` +
-      `${stuck.map((p) => `${p.pid} (${p.comm})`).join(', ')}; exiting anyway`);
+      `${listed(stuck.map((p) => `${p.pid} (${printable(p.comm)})`))}; exiting anyway`);
     return stuck.length;
   }
 
@@ -526,8 +526,7 @@ export function summarize(report: DrainReport): string {
   const total = report.processes.length;
   const exited = report.processes.filter((p) => p.exitedAfterMs !== null && !p.killed && !p.refused && !p.exitedByItself);
   const slowest = Math.max(0, ...exited.map((p) => p.exitedAfterMs!));
-  const named = (list: DrainedProcess[], detail = false) => list.slice(0, 10)
-    .map((p) => `${p.pid} (${p.comm})${detail ? ` ${p.refused}` : ''}`).join(', ') + (list.length > 10 ? ', ...' : '');
+  const named = (list: DrainedProcess[], detail = false) => listed(list.map((p) => `${p.pid} (${printable(p.comm)})${detail ? ` ${p.refused}` : ''}`));
   const parts = [`drained ${total} process${total === 1 ? '' : 'es'} in ${formatDuration(report.durationMs)}`];
   if (exited.length > 0) parts.push(`${exited.length} exited on ${report.signal} (slowest after ${formatDuration(slowest)})`);
   const itself = report.exitedByThemselves;

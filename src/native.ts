@@ -41,7 +41,7 @@ export type FactsLayout = Record<'mainExited' | 'mainStatus' | 'orphansReaped' |
   | 'termHeldSender' | 'stopSignal' | 'drainInterrupt' | 'size', number>;
 
 /** native/addon.cc's kBindingVersion: the export table this file types. */
-const BINDING_VERSION = 10;
+const BINDING_VERSION = 11;
 
 export interface NativeBinding {
   bindingVersion: number;
@@ -85,7 +85,7 @@ export interface NativeBinding {
   setParentDeathSignal(signal: number): void;
   signalProcess(pid: number, startTicks: number, signal: number): boolean;
   openNonblockingWriter(fd: number): number;
-  writeLog(fd: number, text: string): number;
+  writeLog(fd: number, bytes: Uint8Array): number;
   errnoName(errno: number): string;
   /** _exit(code): no atexit handlers (see native/reaper.h). */
   exitNow(code: number): never;

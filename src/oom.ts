@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ExitStatus } from './exit-status.js';
 import { describeStatus } from './exit-status.js';
-import { formatBytes } from './format.js';
+import { formatBytes, printable } from './format.js';
 import { readCgroup, readMounts, type Mount } from './procfs.js';
 import { SIGKILL } from './signals.js';
 
@@ -147,7 +147,7 @@ export function explainDeath(pid: number, name: string, status: ExitStatus, watc
   const limit = after.limitBytes !== null ? `the memory limit of ${formatBytes(after.limitBytes)}` : 'its memory limit';
   if (status.signal === SIGKILL && kills > 0) {
     return {
-      message: `${name} (pid ${pid}) was killed by the kernel's OOM killer: its cgroup ${watch.cgroup!.path} reached ${limit}; raise the limit or reduce the app's memory use.`,
+      message: `${name} (pid ${pid}) was killed by the kernel's OOM killer: its cgroup ${printable(watch.cgroup!.path)} reached ${limit}; raise the limit or reduce the app's memory use.`,
       oomKilled: true,
       memoryLimitBytes: after.limitBytes,
     };

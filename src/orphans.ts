@@ -19,7 +19,7 @@
 // CAP_NET_ADMIN in the initial network namespace), so it would cost more
 // scans, not fewer. The price of the interval, and of the second look: an
 // adopted orphan runs between SCAN_MS and twice that before its signal.
-import { formatDuration } from './format.js';
+import { formatDuration, printable } from './format.js';
 import type { Logger } from './log.js';
 import { PinnedSignaller, processKey, type PinnedProcess } from './pinned-signal.js';
 import { allChildrenOf, commandLine, readStat } from './procfs.js';
@@ -60,7 +60,7 @@ export function terminateOrphans(appPid: number, signal: number, graceMs: number
       // Read now, not at the first sighting: by now it has exec'd, and this is its own command line.
       const command = commandLine(pid, stat.comm);
       if (!signaller.sendAndContinue(orphan, signal)) continue;
-      log.warn(`orphan pid ${pid} (${command}) was re-parented to reaper while the app runs: sent ${signalName(signal)}, SIGKILL in ${formatDuration(graceMs)} (--orphans terminate)`,
+      log.warn(`orphan pid ${pid} (${printable(command)}) was re-parented to reaper while the app runs: sent ${signalName(signal)}, SIGKILL in ${formatDuration(graceMs)} (--orphans terminate)`,
         { event: 'orphan-terminate', pid, command, signal: signalName(signal) });
       const timer = setTimeout(() => {
         kills.delete(timer);
@@ -68,7 +68,7 @@ export function terminateOrphans(appPid: number, signal: number, graceMs: number
         // pid is never hit: the signal is pinned by the start time.
         const now = readStat(pid);
         if (now && now !== 'unreadable' && now.state !== 'Z' && signaller.send(orphan, SIGKILL)) {
-          log.warn(`orphan pid ${pid} (${command}) outlived the grace period of ${formatDuration(graceMs)}: sent SIGKILL`, { event: 'orphan-kill', pid, command });
+          log.warn(`orphan pid ${pid} (${printable(command)}) outlived the grace period of ${formatDuration(graceMs)}: sent SIGKILL`, { event: 'orphan-kill', pid, command });
         }
       }, graceMs);
       kills.add(timer);

@@ -2,7 +2,7 @@
 // cgroup, mounts, and whether this /proc is ours at all. Processes come and go
 // while we look, and some are not ours to read: a vanished or forbidden entry
 // is skipped, never an error.
-import { existsSync, readdirSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statfsSync } from 'node:fs';
 import { isSystemError } from './errors.js';
 import { native, type NativeProcStat } from './native.js';
 
@@ -74,15 +74,37 @@ export function listDescendants(root: number, processes = listProcesses()): Proc
   return out;
 }
 
+/** The arguments (argv, as UTF-8 like any /proc text); null when unreadable or gone. */
+export function processArgs(pid: number): string[] | null {
+  try {
+    const raw = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return raw ? raw.replace(/\0+$/, '').split('\0') : [];
+  } catch {
+    return null;
+  }
+}
+
+/** The executable a process runs (its exe link); null when unreadable or gone. */
+export function executableOf(pid: number): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return null;
+  }
+}
+
+/** Where a path a process names (absolute, or relative to its cwd) leads, seen through its root; null when it leads nowhere. */
+export function resolveForProcess(pid: number, file: string): string | null {
+  try {
+    return realpathSync(file.startsWith('/') ? `/proc/${pid}/root${file}` : `/proc/${pid}/cwd/${file}`);
+  } catch {
+    return null;
+  }
+}
+
 /** The command line, or the bracketed name when it has none (kernel threads, zombies). */
 export function commandLine(pid: number, fallback = ''): string {
-  try {
-    const raw = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-    const line = raw.replace(/\0+$/, '').split('\0').join(' ');
-    return line || `[${fallback}]`;
-  } catch {
-    return `[${fallback}]`;
-  }
+  return processArgs(pid)?.join(' ') || `[${fallback}]`;
 }
 
 /**

@@ -25,7 +25,9 @@ export const SIGHUP = 1;
 export const SIGINT = 2;
 export const SIGKILL = 9;
 export const SIGTERM = 15;
+export const SIGCHLD = 17;
 export const SIGCONT = 18;
+export const SIGSTOP = 19;
 /** The kernel's last signal, whatever the C library. */
 export const SIGRTMAX = 64;
 

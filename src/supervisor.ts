@@ -11,7 +11,7 @@ import type { DrainReport } from './drain.js';
 import { isSystemError } from './errors.js';
 import { EventStream, type SupervisionEvent } from './events.js';
 import { describeStatus, exitCodeOf, type ExitStatus } from './exit-status.js';
-import { formatDuration } from './format.js';
+import { formatDuration, printable } from './format.js';
 import { installHandler, releaseHeldTerm, setMainChild, setNoMainChild, signalApp, type HandlerConfig } from './handler.js';
 import type { Logger } from './log.js';
 import { native, spawn } from './native.js';
@@ -120,7 +120,7 @@ async function start(prepared: Prepared): Promise<App | SupervisorResult> {
   setMainChild(pid);
   const events = new EventStream({ appPid: pid, holdTerm: options.forwardDelayMs > 0, onError: prepared.onInternalError });
   enterMainLoop(prepared);
-  log.info(`started ${JSON.stringify(file).slice(1, -1)} (pid ${pid})`, { event: 'start', pid, args });
+  log.info(`started ${printable(file)} (pid ${pid})`, { event: 'start', pid, args });
   return { pid, file, memory, events };
 }
 
@@ -286,7 +286,7 @@ class StopTimers {
       this.app.events.poll(); // the handler may have reaped it a moment ago
       if (this.#done) return;
       const { pid } = this.app;
-      this.log.warn(`${commandLine(pid)} (pid ${pid}) did not exit within ${formatDuration(timeoutMs)} of ${signalName(signal)}; sending SIGKILL`);
+      this.log.warn(`${printable(commandLine(pid))} (pid ${pid}) did not exit within ${formatDuration(timeoutMs)} of ${signalName(signal)}; sending SIGKILL`);
       try {
         signalApp(SIGKILL);
       } catch (error) {
@@ -316,7 +316,7 @@ function logOrphan(exit: Extract<SupervisionEvent, { kind: 'orphan-exited' }>, o
   const level = options.warnOnReap ? 'warn' : 'info';
   if (!log.enabled(level)) return;
   const age = exit.startTicks ? ageMs(exit.startTicks) : null;
-  const name = exit.comm ? ` (${exit.comm})` : '';
+  const name = exit.comm ? ` (${printable(exit.comm)})` : '';
   log[level](`reaped orphan pid ${exit.pid}${name}: ${describeStatus(exit.status)}${age !== null ? ` after ${formatDuration(age)}` : ''}`, {
     event: 'reap', pid: exit.pid, comm: exit.comm, exitCode: exit.status.exitCode,
     signal: exit.status.signal === null ? null : signalName(exit.status.signal), ageMs: age,
@@ -325,14 +325,14 @@ function logOrphan(exit: Extract<SupervisionEvent, { kind: 'orphan-exited' }>, o
 
 /** Logs how the app ended, and why when it was killed. */
 function reportExit({ pid, memory }: App, name: string, status: ExitStatus, log: Logger): DeathExplanation | null {
-  const death = explainDeath(pid, name, status, memory);
+  const death = explainDeath(pid, printable(name), status, memory);
   const fields = {
     event: 'exit', pid, comm: name, exitCode: status.exitCode,
     signal: status.signal === null ? null : signalName(status.signal),
     oomKilled: death?.oomKilled ?? false, memoryLimitBytes: death?.memoryLimitBytes ?? null,
   };
   if (death) log.notice(death.message, fields);
-  else log.info(`${name} (pid ${pid}) ${describeStatus(status)}`, fields);
+  else log.info(`${printable(name)} (pid ${pid}) ${describeStatus(status)}`, fields);
   return death;
 }
 
@@ -373,7 +373,7 @@ function checkReapingPosition(options: RunOptions, log: Logger): void {
   const isWrapper = initName.some((word) => /^(npm|npx|npm-cli\.js|npx-cli\.js|yarn|pnpm)$/.test(word)) ||
     /^(sh|bash|dash|ash|zsh)$/.test(initName[0] ?? '');
   if (isWrapper && isAncestor(1)) {
-    log.warn(`PID 1 is "${init.slice(0, 60)}", not reaper: signals sent to the container (docker stop) reach it, ` +
+    log.warn(`PID 1 is "${printable(init, 60)}", not reaper: signals sent to the container (docker stop) reach it, ` +
       'not reaper, and may never reach your app; use the exec form with the bin path instead, e.g. ' +
       'ENTRYPOINT ["/app/node_modules/.bin/reaper", "--", "node", "app.js"].');
   }

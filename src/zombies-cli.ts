@@ -5,10 +5,10 @@
 // Usage errors are one line on stderr and exit status 2.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { unknownVariables } from './args.js';
+import { shown, unknownVariables } from './args.js';
 import { census, type CensusReport, type ZombieGroup } from './census.js';
 import { UsageError } from './errors.js';
-import { formatDuration } from './format.js';
+import { formatDuration, listed, printable, toJson } from './format.js';
 import { relaunchIfShaped } from './launch.js';
 
 const packageJson = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
@@ -46,7 +46,7 @@ another init are transient. The census sees only its own pid namespace and what 
 
 function parseMax(value: string, source: string): number {
   if (!/^\d+$/.test(value.trim())) {
-    throw new UsageError(`${source}: "${value}" is not a number of zombies; use a whole number such as 0 or 10.`);
+    throw new UsageError(`${source}: ${shown(value)} is not a number of zombies; use a whole number such as 0 or 10.`);
   }
   return Number(value.trim());
 }
@@ -67,11 +67,11 @@ export function parseArguments(argv: string[], env: NodeJS.ProcessEnv): Options 
     } else if (word.startsWith('--max=')) {
       options.max = parseMax(word.slice(6), '--max');
     } else if (word.startsWith('--json=')) {
-      throw new UsageError(`option --json takes no value; drop "${word.slice(6)}".`);
+      throw new UsageError(`option --json takes no value; drop ${shown(word.slice(6))}.`);
     } else if (word.startsWith('-')) {
-      throw new UsageError(`unknown option ${word}; see reaper-zombies --help.`);
+      throw new UsageError(`unknown option ${shown(word)}; see reaper-zombies --help.`);
     } else {
-      throw new UsageError(`unexpected argument "${word}"; reaper-zombies takes only options (see --help).`);
+      throw new UsageError(`unexpected argument ${shown(word)}; reaper-zombies takes only options (see --help).`);
     }
   }
   return options;
@@ -86,16 +86,16 @@ function plural(count: number, word: string): string {
 
 function formatGroup(group: ZombieGroup): string {
   const { parent } = group;
-  let command = parent.command ?? '(unknown)';
-  if (command.length > MAX_COMMAND) command = `${command.slice(0, MAX_COMMAND - 3)}...`;
+  // Every name, command line and cgroup path is escaped: a zombie's argv must not drive the terminal.
+  const command = parent.command === null ? '(unknown)' : printable(parent.command, MAX_COMMAND);
   const namespace = parent.namespacePid !== null && parent.namespacePid !== parent.pid ? ` (pid ${parent.namespacePid} in its namespace)` : '';
   const lines = [`parent pid ${parent.pid}${namespace} [${parent.kind}]: ${command}`];
-  if (parent.cgroup) lines.push(`  cgroup: ${parent.cgroup.label ?? parent.cgroup.path}`);
-  const names = [...new Set(group.comms)].join(', ');
-  const pids = group.pids.slice(0, MAX_PIDS_SHOWN).join(' ') + (group.pids.length > MAX_PIDS_SHOWN ? ' ...' : '');
+  if (parent.cgroup) lines.push(`  cgroup: ${printable(parent.cgroup.label ?? parent.cgroup.path)}`);
+  const names = listed([...new Set(group.comms)].map((comm) => printable(comm)));
+  const pids = listed(group.pids.map(String), MAX_PIDS_SHOWN, ' ');
   const age = group.oldestAgeMs !== null ? `, oldest started ${formatDuration(group.oldestAgeMs)} ago` : '';
   lines.push(`  ${plural(group.count, 'zombie')} (${names})${age}: pids ${pids}`);
-  lines.push(`  what to do: ${group.advice}`);
+  lines.push(`  what to do: ${printable(group.advice, Infinity)}`); // it names the parent's comm
   return lines.join('\n');
 }
 
@@ -111,7 +111,7 @@ export function formatText(report: CensusReport): string {
   if (report.exitedLeaders > 0) {
     out.push('', `${report.exitedLeaders} more process(es) show state Z only because their main thread exited while other threads run; not zombies.`);
   }
-  for (const note of report.notes) out.push(`note: ${note}`);
+  for (const note of report.notes) out.push(`note: ${printable(note, Infinity)}`);
   return out.join('\n') + '\n';
 }
 
@@ -154,7 +154,7 @@ function main(): number {
   process.stderr.write(relaunchFailed);
   const exceeded = options.max !== null && report.total > options.max;
   if (options.json) {
-    process.stdout.write(JSON.stringify({ ...report, max: options.max, exceeded }, null, 2) + '\n');
+    process.stdout.write(toJson({ ...report, max: options.max, exceeded }, 2) + '\n');
   } else {
     let text = formatText(report);
     if (options.max !== null) {

@@ -49,6 +49,7 @@ t.test("tini's and dumb-init's variables, and their defaults under their names",
   t.equal(run(['true'], { DUMB_INIT_DEBUG: '1' }).verbosity, 3);
   t.ok(run(['true'], {}, 'dumb-init').processGroup, 'dumb-init forwards to the group by default');
   t.notOk(run(['true'], { DUMB_INIT_SETSID: '0' }, 'dumb-init').processGroup, 'DUMB_INIT_SETSID=0 turns it off');
+  t.ok(run(['true'], { DUMB_INIT_SETSID: '' }, 'dumb-init').processGroup, 'DUMB_INIT_SETSID= (empty) is unset');
   t.equal(run(['-v', 'true'], {}, 'dumb-init').verbosity, 3, "dumb-init's -v is debug");
   t.notOk(run(['true'], {}, 'tini').drain, 'as tini: exit at once, no drain');
   t.ok(run(['true']).drain, 'as reaper: drain');
@@ -80,6 +81,15 @@ t.test('bad input: a UsageError that names the problem and the fix', async (t) =
     [['x'], { REAPER_GRACE: 'forever' }, /REAPER_GRACE: "forever" is not a duration/],
     [['x'], { REAPER_PROCESS_GROUP: 'maybe' }, /REAPER_PROCESS_GROUP="maybe" is not a switch value; use 1 or 0/],
     [['x'], { TINI_VERBOSITY: 'loud' }, /TINI_VERBOSITY: "loud" is not a verbosity/],
+    // Accepted once and silently ignored (issue 22): each is now refused, naming why.
+    [['-e', '', 'x'], {}, /^-e: "" has an empty exit code; give one or more, separated by commas/],
+    [['-e', '143,,2', 'x'], {}, /^-e: "143,,2" has an empty exit code/],
+    [['x'], { REAPER_EXPECT_EXIT: ',,' }, /^REAPER_EXPECT_EXIT: ",," has an empty exit code/],
+    [['-r', 'CHLD:TERM', 'x'], {}, /^-r: "CHLD:TERM" would never apply: reaper keeps SIGCHLD for itself/],
+    [['-r', 'KILL:TERM', 'x'], {}, /^-r: "KILL:TERM" would never apply: SIGKILL cannot be caught, so reaper never receives it; rewrite a signal reaper forwards/],
+    [['-r', 'USR1:USR2,SIGSTOP:0', 'x'], {}, /"SIGSTOP:0" would never apply: SIGSTOP cannot be caught/],
+    [['x'], { REAPER_REWRITE: '17:15' }, /^REAPER_REWRITE: "17:15" would never apply/],
+    [['x'], { DUMB_INIT_SETSID: '2' }, /^DUMB_INIT_SETSID="2" is neither 1 \(session mode\) nor 0 \(single child\)/],
   ];
   for (const [argv, env, message] of cases) {
     t.throws(() => parseInvocation(argv, env), message, `reaper ${argv.join(' ')} ${Object.keys(env).join(' ')}`);
@@ -153,4 +163,8 @@ t.test('production shutdown: --forward-delay, --orphans, --pause and their twins
   t.throws(() => run(['-P', 'sleep', '1']), /--pause runs no program, but "sleep" was given/);
   t.equal(run(['--forward-delay', '4s', '--stop-timeout', '5s', 'app']).stopTimeoutMs, 5000, 'a delay shorter than the stop timeout');
   t.throws(() => run(['--forward-delay', '5s', '--stop-timeout', '5s', 'app']), /is not shorter than --stop-timeout/);
+  // README: "SIGKILL the app this long after reaper received SIGTERM/SIGINT"; 0 is at once, and no forward delay was given.
+  t.equal(run(['--stop-timeout', '0', 'app']).stopTimeoutMs, 0, '--stop-timeout 0 is accepted');
+  t.equal(run(['app'], { REAPER_STOP_TIMEOUT: '0' }).stopTimeoutMs, 0, 'REAPER_STOP_TIMEOUT=0 too');
+  t.throws(() => run(['--forward-delay', '1s', '--stop-timeout', '0', 'app']), /--forward-delay \(1000 ms\) is not shorter than --stop-timeout \(0 ms\)/, 'a delay with it is still refused');
 });

@@ -4,7 +4,7 @@
 // unprivileged and while processes come and go.
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, fixture, run, runReaper, teardown, until, requirePid1 } from './harness/index.js';
@@ -34,15 +34,21 @@ function zombiesCli(args: string[], options: { env?: NodeJS.ProcessEnv; prefix?:
 
 const groupOf = (pid: number, groups = zombieCensus()): ZombieGroup | undefined => groups.find((g) => g.parent.pid === pid);
 
-t.test('a parent that never waits: named with its command line and count', async (t) => {
-  const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
-  teardown(t, perl);
-  await perl.waitFor(/^forked$/, { timeoutMs: 15_000 });
-  const pid = perl.child.pid!;
+/** Waits until the process run leaks five zombies (NEVER_WAITS); its pid and their group. */
+async function fiveZombies(leak: ReturnType<typeof run>, what: string): Promise<{ pid: number; group: ZombieGroup }> {
+  await leak.waitFor(/^forked$/, { timeoutMs: 15_000 });
+  const pid = leak.child.pid!;
   const group = await until(() => {
     const g = groupOf(pid);
     return g && g.count === 5 ? g : undefined;
-  }, 10_000, 'five zombies under perl');
+  }, 10_000, `five zombies under ${what}`);
+  return { pid, group };
+}
+
+t.test('a parent that never waits: named with its command line and count', async (t) => {
+  const perl = run(['perl', '-e', NEVER_WAITS], { pid1: false });
+  teardown(t, perl);
+  const { pid, group } = await fiveZombies(perl, 'perl');
   t.equal(group.parent.comm, 'perl');
   t.equal(group.parent.command, `perl -e ${NEVER_WAITS}`, 'the full command line');
   t.equal(group.parent.kind, 'process', 'a live process, not an init');
@@ -181,7 +187,7 @@ t.test('usage errors: one line on stderr, exit 2, no stack trace', async (t) => 
     [['--max', 'lots'], {}, /^reaper-zombies: --max: "lots" is not a number of zombies/],
     [['--max', '-1'], {}, /not a number of zombies/],
     [['--max'], {}, /^reaper-zombies: option --max needs a value/],
-    [['--bogus'], {}, /^reaper-zombies: unknown option --bogus/],
+    [['--bogus'], {}, /^reaper-zombies: unknown option "--bogus"; see reaper-zombies --help/],
     [['extra'], {}, /^reaper-zombies: unexpected argument "extra"/],
     [['--json=yes'], {}, /takes no value/],
     [[], { REAPER_ZOMBIES_MAX: 'x' }, /^reaper-zombies: REAPER_ZOMBIES_MAX: "x" is not a number/],
@@ -376,4 +382,22 @@ try { census(); console.log('no error'); } catch (error) { console.log(error.cod
   t.equal(out.status, 0, 'ran', { stderr: out.stderr });
   t.match(out.stdout, /^ERR_REAPER_PROC \/proc cannot be read \(EMFILE\); this process has too many open files: raise its fd limit \(ulimit -n\)/, 'names the cause and the fix');
   t.notMatch(out.stdout, /mount/, 'no advice to mount procfs');
+});
+
+t.test('a program called reaper that is not reaper is named by what it is, not "transient"', async (t) => {
+  // The census says "reaper" only when the executable or the script node runs
+  // is a file of a reaper-init package, never for an argv word or a comm.
+  const dir = mkdtempSync(join(tmpdir(), 'not-reaper-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const script = join(dir, 'reaper');
+  writeFileSync(script, `#!/usr/bin/perl\n${NEVER_WAITS}\n`, { mode: 0o755 });
+  for (const [how, argv] of [['perl <dir>/reaper (as python3 /srv/app/reaper)', ['perl', script]], ['a script named reaper, run directly (comm "reaper")', [script]]] as const) {
+    const leak = run([...argv], { pid1: false });
+    teardown(t, leak);
+    const { group } = await fiveZombies(leak, how);
+    t.equal(group.parent.kind, 'process', `${how}: a live process that never waits`);
+    t.match(group.advice, /is alive and has not waited/, `${how}: told to fix it, not "nothing to do"`);
+    leak.signal('SIGKILL');
+    await leak.finished;
+  }
 });

@@ -100,6 +100,18 @@ t.test('--forward-delay not shorter than --stop-timeout is a usage error', async
   t.equal(done.stderr.split('\n').length, 2, 'one line');
 });
 
+for (const [how, argv, env] of [['--stop-timeout 0', ['--stop-timeout', '0'], {}], ['REAPER_STOP_TIMEOUT=0', [], { REAPER_STOP_TIMEOUT: '0' }]] as const) {
+  t.test(`${how}: SIGKILL as soon as the SIGTERM is forwarded (README: "this long after"), not a --forward-delay error`, async (t) => {
+    const reaper = runReaper([...argv, '--', ...app], { env: { KEEP_ON_TERM: '1', ...env } });
+    await reaper.waitFor(/^ready /);
+    reaper.signal('SIGTERM');
+    const done = await reaper.finished;
+    t.equal(done.code, 137, 'the app, which keeps running on SIGTERM, was killed');
+    t.match(done.stderr, /did not exit within 0ms of SIGTERM; sending SIGKILL/);
+    t.notMatch(done.stderr, /forward-delay/);
+  });
+}
+
 /** Context switches of every thread of pid (each is one wake-up). */
 function contextSwitches(pid: number): number {
   let total = 0;

@@ -28,8 +28,8 @@ const signals = ['TERM', 'SIGTERM', 'sigusr1', '15', '0', '65', '999999999999999
   'SIGRTMIN+40', 'RTMIN-1', 'SIGFOO', '', ' ', 'SIG', '1.5', 'TERM\nKILL', '\u00ff\u00fe', '\ufffd', 'KILL', 'SIGKILL', HUGE];
 const durations = ['5s', '250ms', '1.5s', '2m', '0', '10', '-1s', '5h', '1e3', '.5s', 'abc', '', '25h', '1441m',
   '99999999999999999999999', '5 s', 'NaN', 'Infinity', '5s\n', '\ufffd', HUGE];
-const codes = ['0', '143', '255', '256', '-1', 'abc', '', '1,2,3', '1,,2', '0x10', '007', '1000', HUGE];
-const rewrites = ['15:3', 'TERM:QUIT', '15:0', 'a:b', '15', '15:3:4', ':', ',', '15:3,2:0', '0:15', '65:1', '1:65', HUGE];
+const codes = ['0', '143', '255', '256', '-1', 'abc', '', '1,2,3', '1,,2', ',,', '0x10', '007', '1000', HUGE];
+const rewrites = ['15:3', 'TERM:QUIT', '15:0', 'CHLD:TERM', 'KILL:TERM', 'a:b', '15', '15:3:4', ':', ',', '15:3,2:0', '0:15', '65:1', '1:65', HUGE];
 const switches = ['1', '0', 'yes', 'no', 'on', 'off', 'true', 'false', 'maybe', '', '2', ' TRUE ', '\ufffd'];
 const levels = ['0', '4', '9', 'debug', 'DEBUG', 'loud', '-1', '', HUGE];
 const formats = ['text', 'json', 'JSON', 'xml', ''];
@@ -203,6 +203,32 @@ t.test('a few hundred generated invocations through the real CLI', async (t) => 
   t.same(failures.slice(0, 20), [], `every CLI case ran or exited 2 with one line (${failures.length} failures)`);
   t.ok(exits2 > 50 && ran > 20, `${exits2} usage errors, ${ran} ran`);
   record('bad-input', 'cli', { cases: cases.length, usageErrors: exits2, ran, slowestMs: slowest, violations: failures.length });
+});
+
+t.test('options once accepted and ignored are refused by the real CLI; --stop-timeout 0 runs (issue 22)', async (t) => {
+  const refused: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [['-e', '', 'true'], {}, /^reaper: -e: "" has an empty exit code/],
+    [['true'], { REAPER_EXPECT_EXIT: ',,' }, /^reaper: REAPER_EXPECT_EXIT: ",," has an empty exit code/],
+    [['-r', 'CHLD:TERM', 'true'], {}, /^reaper: -r: "CHLD:TERM" would never apply/],
+    [['-r', 'KILL:TERM', 'true'], {}, /^reaper: -r: "KILL:TERM" would never apply/],
+    [['true'], { DUMB_INIT_SETSID: '2' }, /^reaper: DUMB_INIT_SETSID="2" is neither 1/],
+  ];
+  let refusedWell = 0;
+  for (const [argv, env, message] of refused) {
+    const result = await cli(argv, env);
+    const what = `${Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')}reaper ${argv.join(' ')}`;
+    t.equal(result.code, 2, `${what}: exit 2`);
+    t.match(result.stderr, message, `${what}: names what is wrong`);
+    t.equal(result.stderr.split('\n').filter(Boolean).length, 1, `${what}: one line`);
+    if (result.code === 2 && message.test(result.stderr) && result.stderr.split('\n').filter(Boolean).length === 1) refusedWell++;
+  }
+  let ran = 0;
+  for (const [argv, env] of [[['--stop-timeout', '0', 'true'], {}], [['true'], { REAPER_STOP_TIMEOUT: '0' }]] as const) {
+    const result = await cli([...argv], env);
+    t.equal(result.code, 0, `${argv.join(' ')} ${JSON.stringify(env)}: runs (README: SIGKILL at once after SIGTERM), not a --forward-delay error`);
+    if (result.code === 0) ran++;
+  }
+  record('bad-input', 'ignored-options', { invocations: refused.length, refused: refusedWell, stopTimeoutZero: 2, stopTimeoutZeroRan: ran });
 });
 
 t.test('non-UTF-8 bytes in argv and environment', async (t) => {
