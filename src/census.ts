@@ -202,15 +202,12 @@ function isReaper(pid: number, args: string[]): boolean {
 function isReaperFile(pid: number, file: string): boolean {
   const real = resolveForProcess(pid, file);
   if (real === null) return false;
-  // <package>/dist/cli.cjs, <package>/bin/reaper (the sh bin), <package>/prebuilds/<platform>/reaper-launcher.
-  const dir = dirname(dirname(real));
-  return [dir, dirname(dir)].some((root) => {
-    try {
-      return (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name?: unknown }).name === 'reaper-init';
-    } catch {
-      return false;
-    }
-  });
+  // <package>/dist/cli.cjs: the launcher and the sh bin exec node on it, so no other file of the package runs as reaper.
+  try {
+    return (JSON.parse(readFileSync(join(dirname(dirname(real)), 'package.json'), 'utf8')) as { name?: unknown }).name === 'reaper-init';
+  } catch {
+    return false;
+  }
 }
 
 function isInit(command: string, comm: string): boolean {

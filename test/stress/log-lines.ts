@@ -12,9 +12,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REAPER, ROOT, fixture, requirePid1, run, teardown, until } from '../fixtures/harness.js';
+import { REAPER, ROOT, fixture, requirePid1, run, teardown, until } from '../harness/index.js';
 import { zombieCensus } from '../../dist/census.js';
-import { record } from './fixtures/common.js';
+import { record } from '../harness/stress.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);
