@@ -23,6 +23,7 @@
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, relative } from 'node:path';
 
 // A new bundle: caches of the old one would never match again.
 const dist = new URL('../dist/', import.meta.url);
@@ -37,19 +38,30 @@ const common = {
   minifySyntax: true,
   // The addon is found relative to the package root at run time.
   external: ['node-gyp-build'],
-  // The bundles sit where the ES modules do.
-  define: { 'import.meta.dirname': '__dirname' },
+  // The bundles sit in dist/, the ES modules in its folders (dist/core/native.js):
+  // each module's import.meta.dirname stays the folder its ES module sits in.
+  plugins: [{
+    name: 'module-dirname',
+    setup(build) {
+      build.onLoad({ filter: /\.js$/ }, ({ path }) => {
+        const folder = relative(dist.pathname, dirname(path));
+        if (folder.startsWith('..')) return undefined;
+        const dirnameHere = folder ? `(__dirname + ${JSON.stringify(`/${folder}`)})` : '__dirname';
+        return { contents: readFileSync(path, 'utf8').replaceAll('import.meta.dirname', dirnameHere), loader: 'js' };
+      });
+    },
+  }],
   logLevel: 'warning',
 };
 await build({
   ...common,
-  entryPoints: [new URL('../dist/cli.js', import.meta.url).pathname],
+  entryPoints: [new URL('../dist/wrapper/cli.js', import.meta.url).pathname],
   outfile: new URL('../dist/cli-main.cjs', import.meta.url).pathname,
 });
 // reaper-zombies: a HEALTHCHECK runs it every few seconds; no code cache (it is not PID 1).
 await build({
   ...common,
-  entryPoints: [new URL('../dist/zombies-cli.js', import.meta.url).pathname],
+  entryPoints: [new URL('../dist/census/zombies-cli.js', import.meta.url).pathname],
   outfile: new URL('../dist/zombies-cli.cjs', import.meta.url).pathname,
 });
 

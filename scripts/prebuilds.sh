@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/prebuilds.sh [--all] [--verify]: builds reaper's prebuilt N-API addon
-# (prebuildify --napi --strip --tag-libc) and its native launcher (native/launcher.c)
+# (prebuildify --napi --strip --tag-libc) and its native launcher (native/launcher/launcher.c)
 # into prebuilds/linux-<arch>/, offline:
 # node-gyp uses the installed headers of the running node (nodedir), never a download.
 #
@@ -56,12 +56,12 @@ SCRATCH=${REAPER_PREBUILD_SCRATCH:-$(mktemp -d /tmp/reaper-prebuilds.XXXXXX)}
 ARTIFACTS=(reaper.glibc.node reaper-launcher)
 build_artifacts() { # arch cross-prefix
   build_addon "$@"
-  # The launcher (native/launcher.c, binding.gyp's second target, linked static) comes out
+  # The launcher (native/launcher/launcher.c, binding.gyp's second target, linked static) comes out
   # of the same build; bin/reaper execs it from here, with no install step.
   "$(command -v "${2}strip")" -o "$ROOT/prebuilds/linux-$1/reaper-launcher" "$SCRATCH/$1/build/Release/reaper-launcher"
 }
 
-# The addon is named reaper (reaper.glibc.node, not the package's name): src/native.ts
+# The addon is named reaper (reaper.glibc.node, not the package's name): src/core/native.ts
 # loads that file directly, without node-gyp-build's scans.
 build_addon() { # arch cross-prefix
   local arch=$1 prefix=$2 dir=$SCRATCH/$1

@@ -4,8 +4,8 @@
 // REAPER_HANDLE_SIGNALS=0 leaves SIGTERM/SIGINT/SIGHUP alone as PID 1.
 // A variable that is not set leaves its option out, so the app's own
 // startReaper() options decide (with -r the app may well call it first).
-import { ReaperError } from './errors.js';
-import { startReaper, type ReaperOptions } from './library.js';
+import { ReaperError } from './core/errors.js';
+import { startReaper, type ReaperOptions } from './library/library.js';
 
 function flag(name: string): boolean | undefined {
   const value = process.env[name]?.trim();

@@ -3,9 +3,9 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseDuration, parseInvocation, unknownVariables, type RunOptions } from '../dist/args.js';
+import { parseDuration, parseInvocation, unknownVariables, type RunOptions } from '../dist/wrapper/args.js';
 import { ROOT } from './harness/index.js';
-import { UsageError } from '../dist/errors.js';
+import { UsageError } from '../dist/core/errors.js';
 
 const run = (argv: string[], env: NodeJS.ProcessEnv = {}, flavour?: 'reaper' | 'tini' | 'dumb-init'): RunOptions => {
   const invocation = parseInvocation(argv, env, flavour);
@@ -139,7 +139,7 @@ t.test('an unknown REAPER_* variable: one warning naming the closest valid one',
   t.equal(cli.status, 4, 'reaper still runs the program');
   t.match(cli.stderr, /^reaper\[\d+\] WARN: "REAPER_GARCE" is not a reaper variable and is ignored; did you mean REAPER_GRACE\?/m, 'reaper warns at the default verbosity');
   t.equal(cli.stderr.match(/REAPER_GARCE/g)?.length, 1, 'once');
-  const zombies = spawnSync(process.execPath, [join(ROOT, 'dist', 'zombies-cli.js'), '--help'], { env: { PATH: process.env.PATH, REAPER_ZOMBIE_MAX: '0' }, encoding: 'utf8' });
+  const zombies = spawnSync(process.execPath, [join(ROOT, 'dist', 'census', 'zombies-cli.js'), '--help'], { env: { PATH: process.env.PATH, REAPER_ZOMBIE_MAX: '0' }, encoding: 'utf8' });
   t.match(zombies.stderr, /^reaper-zombies: warning: "REAPER_ZOMBIE_MAX" .*did you mean REAPER_ZOMBIES_MAX\?/m, 'reaper-zombies warns too');
 });
 

@@ -8,12 +8,12 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, fixture, run, runReaper, teardown, until, requirePid1 } from './harness/index.js';
-import { census, parseCgroupPath, zombieCensus, CENSUS_SCHEMA_VERSION, type CensusReport, type ZombieGroup } from '../dist/census.js';
+import { census, parseCgroupPath, zombieCensus, CENSUS_SCHEMA_VERSION, type CensusReport, type ZombieGroup } from '../dist/census/census.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);
 
-const ZOMBIES = join(ROOT, 'dist', 'zombies-cli.js');
+const ZOMBIES = join(ROOT, 'dist', 'census', 'zombies-cli.js');
 const node = process.execPath;
 const NEVER_WAITS = '$| = 1; for (1..5) { fork or exit 0 } print "forked\\n"; sleep 1000';
 
@@ -341,7 +341,7 @@ t.test('without the native addon: exit 3, one line naming cause and fix, never "
   cpSync(join(ROOT, 'package.json'), join(tree, 'package.json'));
   mkdirSync(join(tree, 'node_modules'));
   symlinkSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(tree, 'node_modules', 'node-gyp-build'));
-  const cli = join(tree, 'dist', 'zombies-cli.js');
+  const cli = join(tree, 'dist', 'census', 'zombies-cli.js');
   const withoutAddon = (args: string[]) => spawnSync(node, [cli, ...args], { env: plainEnv, encoding: 'utf8' });
 
   for (const args of [['--max', '0'], ['--json'], []]) {
@@ -373,7 +373,7 @@ t.test('/proc not mounted: exit 3, one line naming cause and fix', async (t) => 
 t.test('/proc unreadable for lack of fds (EMFILE): names the fd limit, not a missing /proc', async (t) => {
   // The census's process opens every fd it may first, then asks: readdir of /proc fails with EMFILE.
   const script = `import { openSync } from 'node:fs';
-const { census } = await import(${JSON.stringify(join(ROOT, 'dist', 'census.js'))});
+const { census } = await import(${JSON.stringify(join(ROOT, 'dist', 'census', 'census.js'))});
 census(); // loads the addon and everything lazy while fds are left
 const held = [];
 try { for (;;) held.push(openSync('/dev/null', 'r')); } catch (error) { if (error.code !== 'EMFILE') throw error; }

@@ -4,9 +4,9 @@
 // phase runner over a scope the test drives, and the report's one line. The
 // whole drain of real processes, as PID 1 and below it, is test/drain.ts's.
 import t from 'tap';
-import { buildReport, NamedScope, runPhases, summarize, UnnamedScope, type ScopeStrategy } from '../dist/drain.js';
-import type { Logger } from '../dist/log.js';
-import type { ProcessEntry } from '../dist/procfs.js';
+import { buildReport, NamedScope, runPhases, summarize, UnnamedScope, type ScopeStrategy } from '../dist/wrapper/supervisor/drain.js';
+import type { Logger } from '../dist/wrapper/log.js';
+import type { ProcessEntry } from '../dist/core/procfs.js';
 
 const SIGTERM = 15;
 const SIGKILL = 9;
@@ -273,7 +273,7 @@ t.test('phases: a failing step is logged once while it repeats, and the drain st
 });
 
 t.test('pinned signalling: a refusal is warned once per process and signal; a gone process is no warning', async (t) => {
-  const { PinnedSignaller, processKey } = await import('../dist/pinned-signal.js');
+  const { PinnedSignaller, processKey } = await import('../dist/wrapper/supervisor/pinned-signal.js');
   const { log, lines } = recordingLog();
   const refused: string[] = [];
   const signaller = new PinnedSignaller<{ pid: number; startTicks: number }>({

@@ -4,10 +4,10 @@
 // handler's atomics would fill it). The whole path, from a real signal to
 // the log, is test/wrapper.ts's and test/production-shutdown.ts's.
 import t from 'tap';
-import { decodeRecords } from '../dist/event-records.js';
-import { HandlerFacts } from '../dist/handler-facts.js';
-import type { SupervisionEvent } from '../dist/handler.js';
-import { native } from '../dist/native.js';
+import { decodeRecords } from '../dist/wrapper/supervisor/event-records.js';
+import { HandlerFacts } from '../dist/wrapper/supervisor/handler-facts.js';
+import type { SupervisionEvent } from '../dist/wrapper/supervisor/handler.js';
+import { native } from '../dist/core/native.js';
 
 const addon = native();
 const layout = addon.event;

@@ -94,7 +94,7 @@ t.test('from a clean clone: the tarball holds both prebuilds, installs without a
   t.match(tarball, /reaper-init-\d+\.\d+\.\d+\.tgz$/, 'named reaper-init-<version>.tgz');
   const listing = sh('tar', ['-tzf', tarball], { cwd: work }).stdout.split('\n');
   for (const arch of ['x64', 'arm64']) {
-    // reaper.glibc.node: the name src/native.ts loads directly, without node-gyp-build's scans.
+    // reaper.glibc.node: the name src/core/native.ts loads directly, without node-gyp-build's scans.
     for (const file of ['reaper.glibc.node', 'reaper-launcher']) t.ok(listing.includes(`package/prebuilds/linux-${arch}/${file}`), `prebuilds/linux-${arch}/${file}`);
   }
   for (const path of ['LICENSE', 'README.md', 'dist/cli.cjs', 'dist/cli-main.cjs', 'dist/zombies-cli.cjs', 'bin/reaper', 'bin/reaper-zombies', 'dist/index.js', 'register.cjs']) t.ok(listing.includes(`package/${path}`), path);

@@ -4,8 +4,8 @@
 // PIPE_BUF (4096 bytes) however long its values. The end-to-end cases, with
 // reaper as PID 1 and real pipes, are in test/stress/log-lines.ts.
 import t from 'tap';
-import { listed, printable, toJson, truncated } from '../dist/format.js';
-import { jsonLine, LINE_MAX, textLine } from '../dist/log.js';
+import { listed, printable, toJson, truncated } from '../dist/core/format.js';
+import { jsonLine, LINE_MAX, textLine } from '../dist/wrapper/log.js';
 
 const bytes = (line: string) => Buffer.byteLength(line);
 

@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REAPER, run, until, type Running, requirePid1 } from './harness/index.js';
-import { explainDeath, readMemory, resolveMemoryCgroup, type MemoryCgroup } from '../dist/oom.js';
-import { parseMountinfo } from '../dist/procfs.js';
+import { explainDeath, readMemory, resolveMemoryCgroup, type MemoryCgroup } from '../dist/wrapper/supervisor/oom.js';
+import { parseMountinfo } from '../dist/core/procfs.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);

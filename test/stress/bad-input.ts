@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseInvocation } from '../../dist/args.js';
-import { UsageError } from '../../dist/errors.js';
+import { parseInvocation } from '../../dist/wrapper/args.js';
+import { UsageError } from '../../dist/core/errors.js';
 import { REAPER, run, within, requirePid1 } from '../harness/index.js';
 import { reaperArgv, record } from '../harness/stress.js';
 

@@ -5,7 +5,7 @@
 // groups of what a scan found below it. Each mode runs 20 times; every run
 // must leave nothing alive and report the chain as killed.
 import t from 'tap';
-import { isSystemError } from '../../dist/errors.js';
+import { isSystemError } from '../../dist/core/errors.js';
 import { runReaper, requirePid1 } from '../harness/index.js';
 import { helper, record } from '../harness/stress.js';
 

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSignal } from '../../dist/signals.js';
+import { parseSignal } from '../../dist/core/signals.js';
 import { REAPER, requirePid1, run, teardown, within } from '../harness/index.js';
 import { STRESS_FIXTURES, helper } from '../harness/stress.js';
 

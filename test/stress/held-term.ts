@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REAPER, fixture, run, teardown, requirePid1 } from '../harness/index.js';
-import { parseSignal } from '../../dist/signals.js';
+import { parseSignal } from '../../dist/core/signals.js';
 import { STRESS_FIXTURES, helper, record } from '../harness/stress.js';
 
 requirePid1(t);

@@ -66,7 +66,7 @@ echo app exits`);
 t.test('seccomp denies pidfds and kill() is refused too (another user\'s process): the error names kill, the call that failed', async (t) => {
   // An unprivileged process asks the addon to signal a root process (this test's own), or itself.
   // Checked by hand on the build before the fix: the error named pidfd_send_signal.
-  const probe = (target: string) => `const { native } = await import(${JSON.stringify(join(ROOT, 'dist', 'native.js'))});
+  const probe = (target: string) => `const { native } = await import(${JSON.stringify(join(ROOT, 'dist', 'core', 'native.js'))});
 const addon = native();
 const target = ${target};
 try { addon.signalProcess(target, addon.procStat(target).startTicks, 0); console.log('sent'); }

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REAPER, ROOT, fixture, requirePid1, run, teardown, until } from '../harness/index.js';
-import { zombieCensus } from '../../dist/census.js';
+import { zombieCensus } from '../../dist/census/census.js';
 import { record } from '../harness/stress.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
@@ -188,17 +188,17 @@ t.test('reaper-zombies: a zombie named with ESC and a parent whose argv forges a
   await until(() => zombieCensus().find((g) => g.parent.pid === perl.child.pid), 10_000, 'the zombie under perl');
   // tap's NODE_OPTIONS loader is left out as in test/census.ts (it writes into .tap/).
   const { NODE_OPTIONS: _tapLoader, ...env } = process.env;
-  const census = spawnSync(node, [join(ROOT, 'dist', 'zombies-cli.js')], { env });
+  const census = spawnSync(node, [join(ROOT, 'dist', 'census', 'zombies-cli.js')], { env });
   const text = assertTerminalSafe(t, census.stdout, 'reaper-zombies');
   t.notMatch(text, /^parent pid 1 \[reaper\]: healthy/m, 'no forged census line');
   t.match(text, 'perl -e fork or do', 'the parent is listed');
   t.ok(text.includes('x\\nparent pid 1 [reaper]: healthy\\x1b]0;pwned\\x07 café'), 'its argv escaped, café as UTF-8');
   t.ok(text.includes('(\\x1b[2J\\x1b[Hz))'), "the zombie's name escaped");
-  const json = spawnSync(node, [join(ROOT, 'dist', 'zombies-cli.js'), '--json'], { env });
+  const json = spawnSync(node, [join(ROOT, 'dist', 'census', 'zombies-cli.js'), '--json'], { env });
   assertTerminalSafe(t, json.stdout, 'reaper-zombies --json');
   t.ok((JSON.parse(json.stdout.toString()) as { groups: Array<{ comms: string[] }> }).groups.some((g) => g.comms.includes(zombieName)), '--json keeps the exact name');
 
-  const usage = spawnSync(node, [join(ROOT, 'dist', 'zombies-cli.js'), '--max', '1\nreaper-zombies: healthy\u001b[2J'], { env });
+  const usage = spawnSync(node, [join(ROOT, 'dist', 'census', 'zombies-cli.js'), '--max', '1\nreaper-zombies: healthy\u001b[2J'], { env });
   t.equal(usage.status, 2);
   const error = assertTerminalSafe(t, usage.stderr, 'usage error');
   t.equal(error, 'reaper-zombies: --max: "1\\nreaper-zombies: healthy\\x1b[2J" is not a number of zombies; use a whole number such as 0 or 10.\n', 'one line, the value escaped');

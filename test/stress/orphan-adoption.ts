@@ -14,7 +14,7 @@ requirePid1(t);
 const lateOrphan = helper('late-orphan');
 const ORPHANS = 20;
 const HANDLER_AFTER_MS = 20;
-/** src/orphans.ts's SCAN_MS: the fixture aims each adoption just before the next scan. */
+/** src/wrapper/supervisor/orphans.ts's SCAN_MS: the fixture aims each adoption just before the next scan. */
 const SCAN_MS = 1000;
 const LEAD_MS = 5;
 

@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REAPER, childrenOf, run, teardown, within, requirePid1 } from '../harness/index.js';
-import { parseSignal } from '../../dist/signals.js';
+import { parseSignal } from '../../dist/core/signals.js';
 import { STRESS_FIXTURES, helper, record } from '../harness/stress.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).

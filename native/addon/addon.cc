@@ -14,7 +14,7 @@
 
 #include <napi.h>
 
-#include "launch.h"
+#include "launcher/launch.h"
 #include "reaper.h"
 
 namespace {
@@ -184,7 +184,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
 }
 
 // relaunch(node, argv, env, argv0): executes node again without the
-// environment that shapes it (native/launch.h); returns only by throwing.
+// environment that shapes it (native/launcher/launch.h); returns only by throwing.
 Napi::Value Relaunch(const Napi::CallbackInfo& info) {
   std::string node = bytes(info[0]), argv0 = bytes(info[3]);
   std::vector<std::string> args = byte_list(info[1]), environment = byte_list(info[2]);
@@ -284,7 +284,7 @@ Napi::Value SignalMainChild(const Napi::CallbackInfo& info) {
 
 // reapPid(pid, describe) -> {pid, status[, comm, startTicks]}, or null when it
 // is not a zombie (library mode reaps in JavaScript). status is the wait
-// status, decoded in JavaScript like the handler's (src/exit-status.ts).
+// status, decoded in JavaScript like the handler's (src/core/exit-status.ts).
 Napi::Value ReapPid(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool describe = info[1].ToBoolean();
@@ -407,7 +407,7 @@ Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), errno_name(int_arg(info, 0)));
 }
 
-// Bump with every change to the export table below (src/native.ts checks it):
+// Bump with every change to the export table below (src/core/native.ts checks it):
 // a prebuild from another reaper version must fail at load, not mid-run.
 constexpr int kBindingVersion = 11;
 

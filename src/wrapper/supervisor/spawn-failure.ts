@@ -2,8 +2,8 @@
 // what went wrong with which program, and what to do about it.
 import { accessSync, constants, existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { shown } from './args.js';
-import { isSystemError } from './errors.js';
+import { shown } from '../args.js';
+import { isSystemError } from '../../core/errors.js';
 
 export interface SpawnFailure {
   exitCode: number;

@@ -5,14 +5,14 @@
 import { basename, join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { helpText, parseInvocation, unknownVariables, type Flavour } from './args.js';
-import { isSystemError, ReaperError, UsageError } from './errors.js';
+import { isSystemError, ReaperError, UsageError } from '../core/errors.js';
 import { createLogger } from './log.js';
-import { native } from './native.js';
-import { pause, supervise } from './supervisor.js';
-import { launch, relaunchIfShaped } from './launch.js';
+import { native } from '../core/native.js';
+import { pause, supervise } from './supervisor/supervisor.js';
+import { launch, relaunchIfShaped } from '../core/launch.js';
 
 /** Read only for --help and --version: the start path of PID 1 stays short. */
-const packageJson = () => JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string; gitHead?: string };
+const packageJson = () => JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string; gitHead?: string };
 
 function flavourOf(argv1: string | undefined): Flavour {
   const name = basename(argv1 ?? '');
@@ -29,7 +29,7 @@ function versionLine(): string {
   const { version, gitHead } = packageJson();
   let commit = gitHead?.slice(0, 7);
   try {
-    commit = (JSON.parse(readFileSync(join(import.meta.dirname, 'commit.json'), 'utf8')) as { commit: string }).commit;
+    commit = (JSON.parse(readFileSync(join(import.meta.dirname, '..', 'commit.json'), 'utf8')) as { commit: string }).commit;
   } catch {
     // Built outside a git checkout: no commit to name.
   }
@@ -52,7 +52,7 @@ function answer(action: 'help' | 'version' | 'license', flavour: Flavour): numbe
   if (action === 'license') {
     // The package's LICENSE file is the one owner of the text (npm ships it in every tarball).
     try {
-      process.stdout.write(readFileSync(join(import.meta.dirname, '..', 'LICENSE'), 'utf8'));
+      process.stdout.write(readFileSync(join(import.meta.dirname, '..', '..', 'LICENSE'), 'utf8'));
       return 0;
     } catch (error) {
       process.stderr.write(`reaper: the package's LICENSE file cannot be read (${(error as NodeJS.ErrnoException).code}); reaper-init is MIT licensed, reinstall it to restore the file.\n`);

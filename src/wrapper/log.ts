@@ -14,8 +14,8 @@
 //   time: lines are started for FLUSH_MS, then only a started line is finished,
 //   for up to FINISH_MS more; only a reader stalled that long sees a line cut.
 import { writeSync } from 'node:fs';
-import { formatCount, printable, toJson, truncated } from './format.js';
-import { native } from './native.js';
+import { formatCount, printable, toJson, truncated } from '../core/format.js';
+import { native } from '../core/native.js';
 
 export const LEVEL_NAMES = ['error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LevelName = (typeof LEVEL_NAMES)[number];

@@ -5,13 +5,13 @@
 // Usage errors are one line on stderr and exit status 2.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { shown, unknownVariables } from './args.js';
+import { shown, unknownVariables } from '../wrapper/args.js';
 import { census, type CensusReport, type ZombieGroup } from './census.js';
-import { UsageError } from './errors.js';
-import { formatDuration, listed, printable, toJson } from './format.js';
-import { relaunchIfShaped } from './launch.js';
+import { UsageError } from '../core/errors.js';
+import { formatDuration, listed, printable, toJson } from '../core/format.js';
+import { relaunchIfShaped } from '../core/launch.js';
 
-const packageJson = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+const packageJson = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
 
 interface Options {
   json: boolean;

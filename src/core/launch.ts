@@ -1,4 +1,4 @@
-// The other half of native/launch.h: what the launcher hid from the Node that
+// The other half of native/launcher/launch.h: what the launcher hid from the Node that
 // runs reaper is given back to the app, byte for byte, and the command line
 // and environment reach the app as raw bytes (process.argv and process.env
 // are decoded as UTF-8, which replaces invalid bytes with U+FFFD).

@@ -2,10 +2,10 @@
 // an option (or after "--"), so `reaper node app.js --port 8080` never reads
 // the app's flags. Every option has a REAPER_* twin; tini's and dumb-init's
 // flags and variables are accepted too, so reaper drops in for either.
-import { UsageError } from './errors.js';
-import { printable } from './format.js';
-import { native } from './native.js';
-import { parseSignal, SIGCHLD, SIGKILL, SIGSTOP, SIGTERM, signalName } from './signals.js';
+import { UsageError } from '../core/errors.js';
+import { printable } from '../core/format.js';
+import { native } from '../core/native.js';
+import { parseSignal, SIGCHLD, SIGKILL, SIGSTOP, SIGTERM, signalName } from '../core/signals.js';
 import { LEVEL_NAMES, type LogFormat } from './log.js';
 
 export interface RunOptions {
@@ -156,7 +156,7 @@ function parseRewrite(value: string, source: string, options: RunOptions): void 
   }
 }
 
-/** Why reaper never forwards this signal (native/signals.cc's is_forwardable), or null when it does. */
+/** Why reaper never forwards this signal (native/addon/signals.cc's is_forwardable), or null when it does. */
 function neverForwarded(signal: number): string | null {
   if (signal === SIGKILL || signal === SIGSTOP) return `${signalName(signal)} cannot be caught, so reaper never receives it`;
   if (signal === SIGCHLD) return 'reaper keeps SIGCHLD for itself (it drives reaping) and does not forward it';
@@ -268,7 +268,7 @@ export const OPTIONS: OptionSpec[] = [
 
 /**
  * REAPER_* variables read outside the option table: reaper-zombies' --max, the
- * library's signal switch, the launcher's path to the CLI (native/launcher.c), and the
+ * library's signal switch, the launcher's path to the CLI (native/launcher/launcher.c), and the
  * project's own scripts and tests (docker-up.sh, node-versions.sh, prebuilds.sh,
  * .ci/run, the stress suite, drain and docker tests), which pass through reaper's environment.
  */

@@ -4,22 +4,22 @@
 // --pause is an entry of its own (pause(), chosen in cli.ts): prepare, then
 // no app, reap until told to stop.
 // Signals are forwarded and every child is reaped by the addon's handler
-// (src/handler.ts) before JavaScript hears of it; this file reacts to the
-// handler's event stream (src/events.ts) and decides the exit.
-import type { RunOptions } from './args.js';
+// (src/wrapper/supervisor/handler.ts) before JavaScript hears of it; this file reacts to the
+// handler's event stream (src/wrapper/supervisor/events.ts) and decides the exit.
+import type { RunOptions } from '../args.js';
 import type { DrainReport } from './drain.js';
-import { isSystemError } from './errors.js';
+import { isSystemError } from '../../core/errors.js';
 import { EventStream, type SupervisionEvent } from './events.js';
-import { describeStatus, exitCodeOf, type ExitStatus } from './exit-status.js';
-import { formatDuration, printable } from './format.js';
+import { describeStatus, exitCodeOf, type ExitStatus } from '../../core/exit-status.js';
+import { formatDuration, printable } from '../../core/format.js';
 import { installHandler, releaseHeldTerm, setMainChild, setNoMainChild, signalApp, type HandlerConfig } from './handler.js';
-import type { Logger } from './log.js';
-import { native, spawn } from './native.js';
+import type { Logger } from '../log.js';
+import { native, spawn } from '../../core/native.js';
 import { explainDeath, memoryWatch, type DeathExplanation, type MemoryWatch } from './oom.js';
 import { terminateOrphans } from './orphans.js';
-import { ageMs, commandLine, readStat } from './procfs.js';
-import { SIGINT, SIGKILL, SIGRTMAX, SIGTERM, signalName } from './signals.js';
-import { appEnvironment, launch, rawArguments } from './launch.js';
+import { ageMs, commandLine, readStat } from '../../core/procfs.js';
+import { SIGINT, SIGKILL, SIGRTMAX, SIGTERM, signalName } from '../../core/signals.js';
+import { appEnvironment, launch, rawArguments } from '../../core/launch.js';
 
 export interface SupervisorResult {
   exitCode: number;

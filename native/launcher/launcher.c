@@ -10,7 +10,7 @@
  * dockerd's --init-path program, bind-mounted into images that have no shell.
  *
  *   name:   the name reaper was called by picks reaper-zombies (below) and
- *           tini's or dumb-init's defaults (src/cli.ts). The sh bin cannot set
+ *           tini's or dumb-init's defaults (src/wrapper/cli.ts). The sh bin cannot set
  *           argv[0] (dash has no exec -a), so it passes its $0 in
  *           $__REAPER_ARGV0, which is taken out of the environment here: no
  *           process after the launcher sees it. Otherwise argv[0].

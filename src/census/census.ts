@@ -4,12 +4,12 @@
 // go while we look: anything that vanishes mid-scan is skipped, never thrown.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ReaperError } from './errors.js';
-import { native } from './native.js';
+import { ReaperError } from '../core/errors.js';
+import { native } from '../core/native.js';
 import {
   ageMs, commandLine, executableOf, listProcesses, namespacePid, processArgs, procHasSelf, readCgroup, readMounts, readStat, resolveForProcess,
   threadsOf, type ProcessEntry,
-} from './procfs.js';
+} from '../core/procfs.js';
 
 /** Bumped only when a field is removed or changes meaning; new fields may appear. */
 export const CENSUS_SCHEMA_VERSION = 1;

@@ -1,9 +1,9 @@
 // The notify pipe's records, decoded by name (struct reaper::Event, whose
 // layout the addon exports). Records are hints: they carry details for the
-// log, and a full pipe drops them; no fact travels only here (src/handler-facts.ts).
-import { decodeWaitStatus } from './exit-status.js';
+// log, and a full pipe drops them; no fact travels only here (src/wrapper/supervisor/handler-facts.ts).
+import { decodeWaitStatus } from '../../core/exit-status.js';
 import type { SupervisionEvent } from './handler.js';
-import type { EventLayout } from './native.js';
+import type { EventLayout } from '../../core/native.js';
 
 /**
  * Decodes the first `bytes` bytes of data, one record at a time, into emit.

@@ -19,11 +19,11 @@
 // CAP_NET_ADMIN in the initial network namespace), so it would cost more
 // scans, not fewer. The price of the interval, and of the second look: an
 // adopted orphan runs between SCAN_MS and twice that before its signal.
-import { formatDuration, printable } from './format.js';
-import type { Logger } from './log.js';
+import { formatDuration, printable } from '../../core/format.js';
+import type { Logger } from '../log.js';
 import { PinnedSignaller, processKey, type PinnedProcess } from './pinned-signal.js';
-import { allChildrenOf, commandLine, readStat } from './procfs.js';
-import { SIGKILL, signalName } from './signals.js';
+import { allChildrenOf, commandLine, readStat } from '../../core/procfs.js';
+import { SIGKILL, signalName } from '../../core/signals.js';
 
 /** How often reaper's children are listed while the app runs. */
 const SCAN_MS = 1000;

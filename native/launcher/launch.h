@@ -1,5 +1,5 @@
 /* The hand-over from whatever starts reaper to the Node that runs it. Shared
- * by the launcher (native/launcher.c, reaper's bin) and the addon (the
+ * by the launcher (native/launcher/launcher.c, reaper's bin) and the addon (the
  * fallback re-execution when node was started on the bundle by hand).
  *
  * Node reads NODE_OPTIONS and other NODE_* / UV_* variables before any of
@@ -7,7 +7,7 @@
  * app would shape PID 1. So the Node that runs reaper never sees them: each
  * such entry is renamed by prefixing REAPER_SAVED_PREFIX, in place, and one
  * marker entry is appended. reaper undoes both, byte for byte, for the app
- * (src/launch.ts). Entries that already start with "__REAPER_" are renamed
+ * (src/core/launch.ts). Entries that already start with "__REAPER_" are renamed
  * too, so the marker is always the launcher's own. */
 #ifndef REAPER_LAUNCH_H
 #define REAPER_LAUNCH_H

@@ -4,7 +4,7 @@
 // Three parts, read top-down:
 // - the scope: who is drained. Named processes from /proc wherever they went
 //   (own process group, own session, re-parented to us), each signalled pinned
-//   by its start time (src/pinned-signal.ts), so a pid that was reaped and
+//   by its start time (src/wrapper/supervisor/pinned-signal.ts), so a pid that was reaped and
 //   reused is never hit; or, under a /proc that is not reaper's own, an
 //   unnamed kill(-1) or kill(-pgid). A /proc scan is not atomic: a process
 //   that forks and exits in a loop can slip through every one, so a named
@@ -17,13 +17,13 @@
 //   SIGINT (^C: reaper took the terminal back when the app exited) or a second
 //   SIGTERM ends the grace period at once.
 // - the report, and its one log line.
-import { isSystemError } from './errors.js';
-import { formatDuration, listed, printable } from './format.js';
-import type { Logger } from './log.js';
-import { native } from './native.js';
+import { isSystemError } from '../../core/errors.js';
+import { formatDuration, listed, printable } from '../../core/format.js';
+import type { Logger } from '../log.js';
+import { native } from '../../core/native.js';
 import { PinnedSignaller, processKey } from './pinned-signal.js';
-import { ignoresSignal, listDescendants, procIsOurs, procSelf, readProcessTable, type ProcessEntry, type ProcessTable } from './procfs.js';
-import { SIGCONT, SIGKILL, signalName } from './signals.js';
+import { ignoresSignal, listDescendants, procIsOurs, procSelf, readProcessTable, type ProcessEntry, type ProcessTable } from '../../core/procfs.js';
+import { SIGCONT, SIGKILL, signalName } from '../../core/signals.js';
 
 export interface DrainedProcess {
   pid: number;

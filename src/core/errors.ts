@@ -1,5 +1,5 @@
 // Errors reaper raises itself carry an ERR_REAPER_* code; system errors keep
-// Node's shape (code 'ECHILD', negative errno, syscall), built in native/addon.cc.
+// Node's shape (code 'ECHILD', negative errno, syscall), built in native/addon/addon.cc.
 
 export class ReaperError extends Error {
   readonly code: string;

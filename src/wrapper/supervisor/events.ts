@@ -1,13 +1,13 @@
 // What the signal handler did, as one typed stream of events. The handler
-// forwards and reaps on its own (src/handler.ts); JavaScript only learns
+// forwards and reaps on its own (src/wrapper/supervisor/handler.ts); JavaScript only learns
 // about it afterwards. The notify pipe wakes the loop; on every wake-up the
-// records (hints for the log, src/event-records.ts) and then the facts
-// (never lost, src/handler-facts.ts) become events, so the stream says
+// records (hints for the log, src/wrapper/supervisor/event-records.ts) and then the facts
+// (never lost, src/wrapper/supervisor/handler-facts.ts) become events, so the stream says
 // everything whichever records were dropped.
 import { decodeRecords } from './event-records.js';
 import type { SupervisionEvent } from './handler.js';
 import { HandlerFacts } from './handler-facts.js';
-import { native, type NativeBinding } from './native.js';
+import { native, type NativeBinding } from '../../core/native.js';
 
 export type { SupervisionEvent } from './handler.js';
 
@@ -41,7 +41,7 @@ export class EventStream {
   #watching = false;
   #fallback: NodeJS.Timeout | undefined;
 
-  /** Reads what the handler (installed already: src/handler.ts) did; nothing is delivered before listen(). */
+  /** Reads what the handler (installed already: src/wrapper/supervisor/handler.ts) did; nothing is delivered before listen(). */
   constructor(options: StreamOptions, addon = native()) {
     this.#addon = addon;
     this.#options = options;

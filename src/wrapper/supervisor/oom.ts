@@ -5,11 +5,11 @@
 // another process in the cgroup. Nothing is guessed from exit codes.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ExitStatus } from './exit-status.js';
-import { describeStatus } from './exit-status.js';
-import { formatBytes, printable } from './format.js';
-import { readCgroup, readMounts, type Mount } from './procfs.js';
-import { SIGKILL } from './signals.js';
+import type { ExitStatus } from '../../core/exit-status.js';
+import { describeStatus } from '../../core/exit-status.js';
+import { formatBytes, printable } from '../../core/format.js';
+import { readCgroup, readMounts, type Mount } from '../../core/procfs.js';
+import { SIGKILL } from '../../core/signals.js';
 
 export interface MemoryCgroup {
   /** Directory of the cgroup in the mounted hierarchy. */

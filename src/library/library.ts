@@ -11,11 +11,11 @@
 // when its last handle is stopped, disposed or aborted.
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
-import { decodeWaitStatus, describeStatus, type ExitStatus } from './exit-status.js';
-import { ReaperError } from './errors.js';
-import { native, type NativeExit } from './native.js';
-import { ageMs, childrenOf, hasChildrenFiles, listProcesses, procIsOurs, readStat } from './procfs.js';
-import { SIGHUP, SIGINT, SIGTERM, signalName } from './signals.js';
+import { decodeWaitStatus, describeStatus, type ExitStatus } from '../core/exit-status.js';
+import { ReaperError } from '../core/errors.js';
+import { native, type NativeExit } from '../core/native.js';
+import { ageMs, childrenOf, hasChildrenFiles, listProcesses, procIsOurs, readStat } from '../core/procfs.js';
+import { SIGHUP, SIGINT, SIGTERM, signalName } from '../core/signals.js';
 
 export interface ReaperOptions {
   /** Become a child subreaper when not PID 1, so orphans come to this process (default true). */

@@ -4,10 +4,10 @@
 // reused in the meantime is never hit. Used by the drain and by
 // --orphans terminate; the app itself is signalled through the addon's own
 // pidfd of the main child, not from here.
-import { isSystemError } from './errors.js';
-import type { Logger } from './log.js';
-import { native } from './native.js';
-import { SIGCONT, signalName } from './signals.js';
+import { isSystemError } from '../../core/errors.js';
+import type { Logger } from '../log.js';
+import { native } from '../../core/native.js';
+import { SIGCONT, signalName } from '../../core/signals.js';
 
 /** A process as /proc showed it: its pid and start time (clock ticks after boot) name it for good. */
 export interface PinnedProcess {

@@ -1,11 +1,11 @@
-// The JavaScript face of the addon's signal handler (native/signals.cc). It
+// The JavaScript face of the addon's signal handler (native/addon/signals.cc). It
 // is installed once, before the app exists, by an explicit call; from then on
 // it forwards every signal to the app and reaps every child on its own, and
 // JavaScript only learns what it did afterwards, as SupervisionEvents
-// (src/events.ts). The main child is the handler's to own: JavaScript names
+// (src/wrapper/supervisor/events.ts). The main child is the handler's to own: JavaScript names
 // it once (setMainChild) and signals it only through signalApp.
-import type { ExitStatus } from './exit-status.js';
-import { native } from './native.js';
+import type { ExitStatus } from '../../core/exit-status.js';
+import { native } from '../../core/native.js';
 
 export type SupervisionEvent =
   /** A signal was forwarded to the app (error: errno when sending failed). */

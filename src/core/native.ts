@@ -7,7 +7,7 @@ import { ReaperError } from './errors.js';
 
 export interface NativeExit {
   pid: number;
-  /** The wait status (decodeWaitStatus in src/exit-status.ts). */
+  /** The wait status (decodeWaitStatus in src/core/exit-status.ts). */
   status: number;
   comm?: string;
   startTicks?: number;
@@ -22,7 +22,7 @@ export interface NativeProcStat {
   comm: string;
 }
 
-/** struct reaper::Event (native/reaper.h): byte offsets and kinds. */
+/** struct reaper::Event (native/addon/reaper.h): byte offsets and kinds. */
 export interface EventLayout {
   size: number;
   kind: number;
@@ -40,7 +40,7 @@ export interface EventLayout {
 export type FactsLayout = Record<'mainExited' | 'mainStatus' | 'orphansReaped' | 'eventsDropped' | 'termHeld' | 'termHeldMsAgo'
   | 'termHeldSender' | 'stopSignal' | 'drainInterrupt' | 'size', number>;
 
-/** native/addon.cc's kBindingVersion: the export table this file types. */
+/** native/addon/addon.cc's kBindingVersion: the export table this file types. */
 const BINDING_VERSION = 11;
 
 export interface NativeBinding {
@@ -48,7 +48,7 @@ export interface NativeBinding {
   /** Positional at the boundary; call it through spawn(request) below. */
   spawn(file: Buffer | string, args: Array<Buffer | string>, env: Array<Buffer | string>, foreground: boolean,
     ignored: bigint | null, blocked: bigint | null, newSession: boolean): number;
-  /** Executes node again without NODE_* / UV_* (native/launch.h); returns only by throwing. */
+  /** Executes node again without NODE_* / UV_* (native/launcher/launch.h); returns only by throwing. */
   relaunch(node: string, argv: Buffer[], env: Buffer[], argv0: string): never;
   /** Installs the handler that forwards and reaps; creates the notify pipe. */
   installHandler(rewrite: number[], report: boolean[], toGroup: boolean, describe: boolean, holdTerm: boolean, drainSignal: number): void;
@@ -67,11 +67,11 @@ export interface NativeBinding {
   readFacts(into: Float64Array): void;
   /** The main child's name, read while it was a zombie ("" if missed). */
   mainName(): string;
-  /** Signals the main child as the handler forwards (see signalApp in src/handler.ts); false once it is gone. */
+  /** Signals the main child as the handler forwards (see signalApp in src/wrapper/supervisor/handler.ts); false once it is gone. */
   signalMainChild(signal: number): boolean;
   /** Library mode: reaps pid if it is a zombie child of ours. */
   reapPid(pid: number, describe: boolean): NativeExit | null;
-  // The /proc readers below are called by src/procfs.ts only, the one reader of /proc.
+  // The /proc readers below are called by src/core/procfs.ts only, the one reader of /proc.
   procStat(pid: number): NativeProcStat | null;
   readChildren(tgid: number, tid: number): number[];
   ownedProcessPids(): number[];
@@ -87,7 +87,7 @@ export interface NativeBinding {
   openNonblockingWriter(fd: number): number;
   writeLog(fd: number, bytes: Uint8Array): number;
   errnoName(errno: number): string;
-  /** _exit(code): no atexit handlers (see native/reaper.h). */
+  /** _exit(code): no atexit handlers (see native/addon/reaper.h). */
   exitNow(code: number): never;
   event: EventLayout;
   /**
@@ -102,7 +102,7 @@ export interface NativeBinding {
   CLK_TCK: number;
 }
 
-/** What the app is started with (native/reaper.h's SpawnRequest). */
+/** What the app is started with (native/addon/reaper.h's SpawnRequest). */
 export interface SpawnRequest {
   file: Buffer | string;
   args: Array<Buffer | string>;
@@ -159,7 +159,7 @@ function loadWithNodeGypBuild(root: string): NativeBinding {
 
 export function native(): NativeBinding {
   if (binding) return binding;
-  const root = `${import.meta.dirname}/..`;
+  const root = `${import.meta.dirname}/../..`;
   try {
     binding = loadDirect(root) ?? loadWithNodeGypBuild(root);
   } catch (cause) {

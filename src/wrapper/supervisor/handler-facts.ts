@@ -1,9 +1,9 @@
 // What the handler keeps in atomics and never loses (the app's exit, how
 // many orphans were reaped, a held SIGTERM, a stop or drain-ending signal),
 // read by name (the addon exports the slots) and turned into events once each.
-import { decodeWaitStatus } from './exit-status.js';
+import { decodeWaitStatus } from '../../core/exit-status.js';
 import type { SupervisionEvent } from './handler.js';
-import type { FactsLayout } from './native.js';
+import type { FactsLayout } from '../../core/native.js';
 
 /** Where the facts come from; tests inject their own. */
 export interface FactsSource {
