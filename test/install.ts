@@ -409,9 +409,12 @@ t.test("V8's code cache: never a failure where dist/ is read-only", async (t) =>
   t.equal(ran.code, 3, 'reaper -- sh -c "exit 3" exits 3', { stderr: ran.stderr });
   t.equal(ran.stderr, '', 'nothing on stderr');
   t.same(readdirSync(join(pkg, 'dist')).filter((name) => /cache/.test(name)), [], 'and nothing was written');
-  const writable = sh(join(pkg, 'bin', 'reaper'), ['--', 'sh', '-c', 'exit 3'], { cwd: work, env: cleanEnv(process.env.PATH!) });
-  t.equal(writable.code, 3, 'control: where it is writable');
-  t.equal(readdirSync(join(pkg, 'dist')).filter((name) => /cache/.test(name)).length, 1, 'the same run writes the cache');
+  // Control, where dist/ is writable: the run writes it while the app runs, not as PID 1 exits
+  // (which would delay a container's stop): this app waits for the file, bounded by the timeout.
+  const waitForCache = 'until for f in "$0"/*.cache; do [ -e "$f" ] && break; done; [ -e "$f" ]; do sleep 0.01; done; exit 3';
+  const writable = sh(join(pkg, 'bin', 'reaper'), ['--', 'sh', '-c', waitForCache, join(pkg, 'dist')], { cwd: work, env: cleanEnv(process.env.PATH!), timeout: 20_000 });
+  t.equal(writable.code, 3, 'control: where it is writable, the cache appears while the app runs', { stderr: writable.stderr, signal: writable.signal });
+  t.same(readdirSync(join(pkg, 'dist')).filter((name) => /cache/.test(name)).map((name) => /^cli-main\.[0-9a-f]{16}\..+\.cache$/.test(name)), [true], 'one cache file, no temporary file left');
 });
 
 t.test('npm pack refuses to make a tarball when a prebuild cannot be built', async (t) => {
