@@ -302,6 +302,20 @@ function checkInstall(t: Test, installed: Installed) {
   t.ok(readdirSync(join(installed.pkg, 'dist')).some((name) => /^cli-main\.[0-9a-f]{16}\..+\.cache$/.test(name)), "V8's code cache for reaper's start was made by its first run");
 }
 
+/**
+ * pnpm's shim exports NODE_PATH (its virtual store) to every bin it runs. The launcher hides it
+ * from reaper's Node with the rest of NODE_* and gives it back: the app gets exactly what the
+ * shim exported, as any program pnpm's shim runs would (README, "Install").
+ */
+function checkPnpmNodePath(t: Test, installed: Installed) {
+  const exported = /^\s*export NODE_PATH="([^"$]*)"$/m.exec(readFileSync(installed.bin('reaper'), 'utf8'))?.[1];
+  t.match(exported, /\.pnpm/, "pnpm's shim exports NODE_PATH naming its virtual store");
+  const app = runIn(installed, [installed.bin('reaper'), '--', 'sh', '-c', 'printf "%s" "$NODE_PATH"'], { NODE_PATH: undefined });
+  t.equal(app.stdout, exported, "the app's NODE_PATH is exactly what the shim exported", { stderr: app.stderr });
+  const own = runIn(installed, [installed.bin('reaper'), '--', 'sh', '-c', 'printf "%s" "$NODE_PATH"'], { NODE_PATH: '/mine' });
+  t.equal(own.stdout, `${exported}:/mine`, "with the user's own NODE_PATH after pnpm's, as the shim puts it");
+}
+
 t.test('every install path links a bin that is the full reaper, with no install step', async (t) => {
   t.ok(tarball, 'the tarball of the first test');
   writeFileSync(preload, "process.stderr.write(`preload in ${process.pid === 1 ? 'PID 1 ' : ''}${require('path').basename(process.argv[1] ?? '-')}\\n`);\n");
@@ -332,6 +346,7 @@ t.test('every install path links a bin that is the full reaper, with no install 
       const installed = install(t);
       t.notOk(existsSync(join(installed.pkg, 'build')), 'nothing was compiled: no build/');
       checkInstall(t, installed);
+      if (name.startsWith('pnpm')) checkPnpmNodePath(t, installed);
     });
   }
 
