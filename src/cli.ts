@@ -91,8 +91,9 @@ async function main(): Promise<number> {
     // starts (scripts/bundle-cli.js). --pause starts no app and leaves it to a run that does.
     const writeCodeCache = (globalThis as { [key: symbol]: (() => void) | undefined })[Symbol.for('reaper.writeCodeCache')];
     const result = await (options.pause ? pause(options, log) : supervise(options, log, writeCodeCache));
-    // Everything is reaped and logged (log writes are synchronous). Node's
-    // exit path would restore terminal modes and abort on a hung-up terminal.
+    // Everything is reaped and logged; flush() finishes a line a slow reader
+    // took only part of. Node's exit path would restore terminal modes and
+    // abort on a hung-up terminal, hence exitNow.
     log.flush();
     return native().exitNow(result.exitCode);
   } catch (error) {
