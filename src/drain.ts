@@ -301,18 +301,28 @@ export class NamedScope implements ScopeStrategy {
    * process groups of what was found (so is kill(-pgid); only groups seen in
    * this scan and wholly ours: the ids of emptied groups are soon reused).
    */
-  #killRound({ processes, foreignGroups }: ScopeTable): void {
+  #killRound({ processes, unreadable, foreignGroups }: ScopeTable): void {
     const live = processes.filter((p) => p.state !== 'Z');
-    let named = 0;
     for (const entry of live) {
       const key = processKey(entry);
       const target = this.#tracked.get(key) ?? this.#track(entry, key);
-      if (!target.killed && (target.killed = this.#signaller.send(target, SIGKILL))) named++;
+      if (!target.killed) target.killed = this.#signaller.send(target, SIGKILL);
     }
     const groups = new Set(live.map((p) => p.pgid).filter((pgid) => pgid > 0 && !foreignGroups.has(pgid)));
     const reached = this.scope === 'namespace' ? this.#io.kill(-1, SIGKILL) : [...groups].map((pgid) => this.#io.kill(-pgid, SIGKILL)).includes(true);
-    // SIGKILL reached someone, but none it was sent to by name: a process forked since the scan.
-    if (reached && named === 0) this.#killedUnnamed = true;
+    // kill() succeeds on whatever the scan showed that is still there: one
+    // killed by name (now or on an earlier sweep) and still dying or not yet
+    // reaped, one that refused its signal (kill(-1) succeeds when all it finds
+    // refuse), an unreadable entry, another parent's zombie. Only when the
+    // scan showed none of those did SIGKILL reach a process no scan named: one
+    // forked since. Our own children's zombies do not count: we reap them on
+    // every sweep, so one here exited a moment ago (a link of a fork-and-exit
+    // chain, whose live successor the scan missed).
+    const accounted = unreadable > 0 || processes.some((p) => {
+      const target = this.#tracked.get(processKey(p));
+      return target?.killed || target?.refused !== undefined || (p.state === 'Z' && p.ppid !== process.pid);
+    });
+    if (reached && !accounted) this.#killedUnnamed = true;
   }
 
   #scan(): ScopeTable {
