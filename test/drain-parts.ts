@@ -227,6 +227,24 @@ t.test('named: a refused signal is noted on the process and warned once per proc
   t.match(summarize(report), /1 could not be signalled: 10 \(setuid\) SIGKILL: EPERM/);
 });
 
+// An unprivileged PID 1 with a root process entered by docker exec -u 0:
+// before the fix it waited out the grace period and the SIGKILL wait for it,
+// then said it "survived SIGKILL" and named "processes no scan could name".
+t.test('named: a process that refuses the drain signal is left but out of reach: nothing to wait for, no survivor', async (t) => {
+  const s = scripted('namespace');
+  s.refuse.add(`10:${SIGTERM}`).add(`10:${SIGKILL}`);
+  s.set([entry(10, 1, 'rootsleep', 'S', 10), entry(11, 1, 'sleep', 'S', 11)]);
+  s.kernelSays(true); // our child 11
+  t.equal(s.strategy.sweep(false), false, 'our own child is still there');
+  s.set([entry(10, 1, 'rootsleep', 'S', 10)]);
+  s.kernelSays(false); // no child of ours is left (waitid)
+  t.equal(s.strategy.sweep(false), true, 'only the one that refused is left: the drain is over');
+  s.strategy.killAll();
+  t.notOk(s.strategy.outcome().killedUnnamed, 'kill(-1) "succeeds" on a process that refuses it: not an unnamed one');
+  t.equal(s.strategy.survivors(2000), 0, 'it did not survive SIGKILL: it never got one');
+  t.notOk(s.lines.some(([level]) => level === 'error'), 'no error');
+});
+
 t.test('named: unreadable entries are warned about once, and only for the whole namespace', async (t) => {
   for (const scope of ['namespace', 'descendants'] as const) {
     const s = scripted(scope);
