@@ -205,7 +205,11 @@ export interface NamedScopeIo {
   table(): ScopeTable;
   /** The addon's signalProcess when absent. */
   signalProcess?(pid: number, startTicks: number, signal: number): boolean;
-  /** Whether the signal reached anyone: kill(-1), kill(-pgid); false when none is there or none may be signalled. */
+  /**
+   * Whether kill(-1) or kill(-pgid) succeeded: false when none is there, or
+   * (kill(-pgid)) none may be signalled; kill(-1) succeeds even when every
+   * process it finds refuses. Zombies and dying processes count until reaped.
+   */
   kill(target: number, signal: number): boolean;
   /** The kernel's word: whether anything is left (see anythingLeftFor). */
   anythingLeft(): boolean;
