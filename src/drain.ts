@@ -331,14 +331,15 @@ export class NamedScope implements ScopeStrategy {
     // kill() succeeds on whatever the scan showed that is still there: one
     // killed by name (now or on an earlier sweep) and still dying or not yet
     // reaped, one that refused its signal (kill(-1) succeeds when all it finds
-    // refuse), an unreadable entry, another parent's zombie. Only when the
-    // scan showed none of those did SIGKILL reach a process no scan named: one
-    // forked since. Our own children's zombies do not count: we reap them on
-    // every sweep, so one here exited a moment ago (a link of a fork-and-exit
-    // chain, whose live successor the scan missed).
+    // refuse), an unreadable entry. Only when the scan showed none of those
+    // did SIGKILL reach a process no scan named: one forked since. A zombie
+    // that exited by itself does not count: after a kill round its parent is
+    // one of those or reaper, which reaps it on every sweep, so it exited a
+    // moment ago (a link of a fork-and-exit chain, whose live successor the
+    // scan missed).
     const accounted = unreadable > 0 || processes.some((p) => {
       const target = this.#tracked.get(processKey(p));
-      return target?.killed || target?.refused !== undefined || (p.state === 'Z' && p.ppid !== process.pid);
+      return target?.killed || target?.refused !== undefined;
     });
     if (reached && !accounted) this.#killedUnnamed = true;
   }

@@ -174,10 +174,11 @@ t.test('named: SIGKILL that reached a process no scan showed is said, even while
   s.unseen.push(entry(20, 2, 'chain', 'S', 7));
   s.strategy.sweep(true);
   t.same(s.kills, ['-7:9'], 'no group is known from an empty scan');
-  s.set([entry(21, 3, 'chain', 'S', 7)]);
+  // A link that exited by itself a moment ago (a zombie), and one that is gone by its SIGKILL.
+  s.set([entry(22, 3, 'chain', 'Z', 7), entry(21, 3, 'chain', 'S', 7)]);
   s.gone.add(21);
   s.strategy.sweep(true);
-  t.ok(s.strategy.outcome().killedUnnamed, 'the group took a link no scan named');
+  t.ok(s.strategy.outcome().killedUnnamed, 'the group took a link no scan named (a fresh zombie hides nothing)');
 });
 
 t.test('named: a link of a fork-and-exit chain that vanished exited by itself; a SIGKILL only its group took is said', async (t) => {
