@@ -257,7 +257,10 @@ t.test("not PID 1 under a /proc that is not its own: the app's process group is 
   const file = newFile();
   // A flushing daemon and a TERM-ignoring sleep, both left in the app's group.
   const app = script('foreign-proc-group.sh', `${fixture('spawn-daemon.sh')} ${file}
-(trap '' TERM; exec sleep 1000) &
+mkfifo ${file}.ready
+# The app exits only once the sleep ignores TERM (the drain's TERM must not find the subshell before its trap).
+(trap '' TERM; echo > ${file}.ready; exec sleep 1000) &
+read _ < ${file}.ready
 echo app exits`);
   const reaper = run(['unshare', '--pid', '--fork', 'sh', '-c', `${node} ${REAPER} --grace 1s -- ${app}; echo reaper exited $?`], { pid1: false });
   killNamespaceOnTeardown(t, reaper);
