@@ -8,10 +8,14 @@
 // V8 (dist/cli-main.<hash>.<v8>.cache): compiling the bundle's functions is
 // ~3 ms of reaper's ~30 ms start that the cache takes off. No install step
 // makes it (npm 12, pnpm and --ignore-scripts run none): the first run that
-// finds no usable cache writes one as it exits, when the run's functions are
-// compiled, if dist/ is writable; where it is not (a read-only image layer, a
-// package owned by another user) nothing is written and nothing fails. An
-// image can make it at build time: RUN node_modules/.bin/reaper -- true.
+// finds no usable cache writes one right after it has started the app, when
+// the start's functions are compiled, if dist/ is writable; not at exit,
+// where it would delay the container's stop. Where dist/ is read-only (an
+// image layer, a package owned by another user) nothing is written and
+// nothing fails. Containers sharing one node_modules are all PID 1, so the
+// temporary file's name is random and created exclusively, then renamed into
+// place: a cache file is always one writer's whole file. An image can make
+// it at build time: RUN node_modules/.bin/reaper -- true.
 // REAPER_CODE_CACHE=write writes it even over a usable one. The cache is
 // named by a hash of the bundle the loader was written with, so a cache of
 // another bundle never matches, and by V8's version, so Node versions sharing
@@ -81,16 +85,16 @@ try {
 const wrapped = '(function (exports, require, module, __filename, __dirname) { ' + readFileSync(file, 'utf8') + '\\n});';
 const script = new (require('node:vm').Script)(wrapped, { filename: file, cachedData });
 if (!cachedData || script.cachedDataRejected || process.env.REAPER_CODE_CACHE === 'write') {
-  // Called by the CLI just before it exits, when the run's functions are compiled.
+  // Called by the CLI once the app is started, when the start's functions are compiled.
   globalThis[Symbol.for('reaper.writeCodeCache')] = () => {
-    const temporary = cacheFile + '.' + process.pid;
+    const temporary = cacheFile + '.' + Math.random().toString(36).slice(2) + '.tmp';
     try {
       accessSync(__dirname, constants.W_OK);
-      writeFileSync(temporary, script.createCachedData());
+      writeFileSync(temporary, script.createCachedData(), { flag: 'wx' });
       renameSync(temporary, cacheFile);
-    } catch {
-      // Read-only, full or raced: the next start compiles as this one did.
-      rmSync(temporary, { force: true });
+    } catch (error) {
+      // Read-only or full: the next start compiles as this one did. EEXIST: not ours to remove.
+      if (error.code !== 'EEXIST') rmSync(temporary, { force: true });
     }
   };
 }

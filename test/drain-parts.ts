@@ -33,18 +33,25 @@ function scripted(scope: 'namespace' | 'descendants' = 'descendants') {
   const refuse = new Set<string>();
   /** The kernel's word (kill(-1, 0), waitid): by default, whatever the table shows. */
   let kernelLeft: boolean | null = null;
-  /** kill(-1) and kill(-pgid) calls, and which reach anyone. */
+  /** kill(-1) and kill(-pgid) calls. */
   const kills: string[] = [];
-  const reaching = new Set<number>();
+  /** Processes the kernel has but no scan shows: links a fork-and-exit chain made after the scan. */
+  const unseen: ProcessEntry[] = [];
   const foreignGroups = new Set<number>();
   const ignoring = new Set<number>();
-  /** Pids that are gone by the time a signal is sent to them. */
+  /** Pids that are gone (reaped) by the time a signal is sent to them. */
   const gone = new Set<number>();
   const strategy = new NamedScope(scope, { signal: SIGTERM, log }, {
     table: () => ({ processes: table, unreadable, foreignGroups }),
+    // As the kernel answers: kill(-1) succeeds when any process but us is
+    // there, even one it may not signal (all EPERM is still success); kill(-pgid)
+    // when a member it may signal is. Zombies and dying processes count: kill()
+    // succeeds on them until they are reaped.
     kill(target, signal) {
       kills.push(`${target}:${signal}`);
-      return reaching.has(target);
+      const there = [...table.filter((p) => !gone.has(p.pid)), ...unseen];
+      if (target === -1) return there.length > 0 || unreadable > 0;
+      return there.some((p) => p.pgid === -target && !refuse.has(`${p.pid}:${signal}`));
     },
     anythingLeft: () => kernelLeft ?? table.length > 0,
     ignores: (pid) => ignoring.has(pid),
@@ -56,7 +63,7 @@ function scripted(scope: 'namespace' | 'descendants' = 'descendants') {
     now: () => clock,
   });
   return {
-    strategy, lines, sent, refuse, kills, reaching, foreignGroups, ignoring, gone,
+    strategy, lines, sent, refuse, kills, unseen, foreignGroups, ignoring, gone,
     set(processes: ProcessEntry[], hidden = 0) { table = processes; unreadable = hidden; },
     kernelSays(left: boolean | null) { kernelLeft = left; },
     advance(ms: number) { clock += ms; },
@@ -131,6 +138,49 @@ t.test('named: SIGKILL also goes to the process groups found (never one with a m
   t.notOk(pid1.strategy.outcome().killedUnnamed, 'SIGKILL reached no one it was not sent to by name');
 });
 
+// Before the fix, 16 of 20 real drains as PID 1 (5 of 10 below it) said so of
+// TERM-ignoring sleeps killed by name: every sweep after the grace repeats the
+// kill round, and kill() succeeds on a process still dying or a zombie.
+t.test('named: processes killed by name and still in the table (dying, zombies) are no "unnamed" processes on later sweeps', async (t) => {
+  for (const scope of ['namespace', 'descendants'] as const) {
+    const s = scripted(scope);
+    const sleeps = [10, 11, 12].map((pid) => entry(pid, 1, 'sleep', 'S', pid));
+    s.ignoring.add(10).add(11).add(12);
+    s.set(sleeps);
+    s.strategy.sweep(false);
+    s.strategy.killAll();
+    t.equal(s.strategy.sweep(true), false, `${scope}: still dying`);
+    s.set(sleeps.map((p) => ({ ...p, state: 'Z' })));
+    t.equal(s.strategy.sweep(true), false, `${scope}: zombies not yet reaped`);
+    s.set([sleeps[0]!]);
+    t.equal(s.strategy.sweep(true), false, `${scope}: one still dying`);
+    t.ok(s.kills.length >= 3, `${scope}: kill(-1) or kill(-pgid) went out on every sweep and reached them`);
+    s.set([]);
+    t.equal(s.strategy.sweep(true), true);
+    const report = buildReport({ signal: SIGTERM, graceMs: 200 }, scope, s.strategy.outcome(), { interruptedBy: null, survivors: 0 }, 250);
+    t.notOk(report.killedUnnamed, `${scope}: no unnamed process was there`);
+    t.equal(summarize(report), 'drained 3 processes in 250ms; 3 killed after the 200ms grace period: 10 (sleep), 11 (sleep), 12 (sleep)', scope);
+  }
+});
+
+t.test('named: SIGKILL that reached a process no scan showed is said, even while killed ones are still dying', async (t) => {
+  const s = scripted('descendants');
+  s.ignoring.add(10);
+  s.set([entry(10, 1, 'sleep', 'S', 7)]);
+  s.strategy.sweep(false);
+  s.strategy.killAll();
+  t.notOk(s.strategy.outcome().killedUnnamed, 'killed by name');
+  s.set([]);
+  s.unseen.push(entry(20, 2, 'chain', 'S', 7));
+  s.strategy.sweep(true);
+  t.same(s.kills, ['-7:9'], 'no group is known from an empty scan');
+  // A link that exited by itself a moment ago (a zombie), and one that is gone by its SIGKILL.
+  s.set([entry(22, 3, 'chain', 'Z', 7), entry(21, 3, 'chain', 'S', 7)]);
+  s.gone.add(21);
+  s.strategy.sweep(true);
+  t.ok(s.strategy.outcome().killedUnnamed, 'the group took a link no scan named (a fresh zombie hides nothing)');
+});
+
 t.test('named: a link of a fork-and-exit chain that vanished exited by itself; a SIGKILL only its group took is said', async (t) => {
   const s = scripted('descendants');
   s.ignoring.add(10).add(11);
@@ -144,10 +194,11 @@ t.test('named: a link of a fork-and-exit chain that vanished exited by itself; a
   t.same(s.kills, [], 'no group is known from an empty scan');
   s.kernelSays(null);
   s.set([entry(12, 3, 'chain', 'S', 7)]);
-  s.gone.add(12); // forked and exited before its SIGKILL by name
-  s.reaching.add(-7);
+  s.gone.add(12); // forked and exited (and was reaped) before its SIGKILL by name
+  s.unseen.push(entry(13, 4, 'chain', 'S', 7)); // the link it forked, after the scan
   t.equal(s.strategy.sweep(true), false);
   t.same(s.kills, ['-7:9'], 'the group took it');
+  s.unseen.length = 0;
   s.set([]);
   t.equal(s.strategy.sweep(true), true);
   const report = buildReport({ signal: SIGTERM, graceMs: 300 }, 'descendants', s.strategy.outcome(), { interruptedBy: null, survivors: 0 }, 320);
@@ -175,6 +226,24 @@ t.test('named: a refused signal is noted on the process and warned once per proc
   const report = buildReport({ signal: SIGTERM, graceMs: 1000 }, 'descendants', s.strategy.outcome(), { interruptedBy: null, survivors: 1 }, 3000);
   t.same(report.refused.map((p) => [p.pid, p.refused]), [[10, 'SIGKILL: EPERM']]);
   t.match(summarize(report), /1 could not be signalled: 10 \(setuid\) SIGKILL: EPERM/);
+});
+
+// An unprivileged PID 1 with a root process entered by docker exec -u 0:
+// before the fix it waited out the grace period and the SIGKILL wait for it,
+// then said it "survived SIGKILL" and named "processes no scan could name".
+t.test('named: a process that refuses the drain signal is left but out of reach: nothing to wait for, no survivor', async (t) => {
+  const s = scripted('namespace');
+  s.refuse.add(`10:${SIGTERM}`).add(`10:${SIGKILL}`);
+  s.set([entry(10, 1, 'rootsleep', 'S', 10), entry(11, 1, 'sleep', 'S', 11)]);
+  s.kernelSays(true); // our child 11
+  t.equal(s.strategy.sweep(false), false, 'our own child is still there');
+  s.set([entry(10, 1, 'rootsleep', 'S', 10)]);
+  s.kernelSays(false); // no child of ours is left (waitid)
+  t.equal(s.strategy.sweep(false), true, 'only the one that refused is left: the drain is over');
+  s.strategy.killAll();
+  t.notOk(s.strategy.outcome().killedUnnamed, 'kill(-1) "succeeds" on a process that refuses it: not an unnamed one');
+  t.equal(s.strategy.survivors(2000), 0, 'it did not survive SIGKILL: it never got one');
+  t.notOk(s.lines.some(([level]) => level === 'error'), 'no error');
 });
 
 t.test('named: unreadable entries are warned about once, and only for the whole namespace', async (t) => {

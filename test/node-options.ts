@@ -6,7 +6,7 @@
 // after the harness's `env -u NODE_OPTIONS` (which keeps tap's loader out).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,4 +179,52 @@ t.test('the launcher: one line and 127 when node or the bundle cannot be found',
   const noCli = spawnSync('env', ['-u', 'NODE_OPTIONS', 'REAPER_CLI=/nonexistent/cli.cjs', LAUNCHER, '--', 'true'], { encoding: 'utf8' });
   t.equal(noCli.status, 127);
   t.match(noCli.stderr, /^reaper: REAPER_CLI=\/nonexistent\/cli\.cjs is not a readable file; point it at reaper-init's dist\/cli\.cjs\.\n$/);
+});
+
+t.test('reaper-zombies under any name: a link to bin/reaper-zombies runs the census', async (t) => {
+  // bin/reaper-zombies says which program it is; the name of a link to it does not decide.
+  const link = join(work, 'rz');
+  symlinkSync(join(ROOT, 'bin', 'reaper-zombies'), link);
+  const help = await run([link, '--help'], { pid1: false }).finished;
+  t.equal(help.code, 0, 'rz --help exits 0', { stderr: help.stderr });
+  t.match(help.stdout, /^Usage: reaper-zombies /, "and prints the census's usage, not reaper's");
+  // The name aliasing through bin/reaper stays: a link named tini answers as tini.
+  const tini = join(work, 'tini');
+  symlinkSync(join(ROOT, 'bin', 'reaper'), tini);
+  const version = await run([tini, '--version'], { pid1: false }).finished;
+  t.match(version.stdout, /^tini version /, 'a link to bin/reaper named tini answers as tini');
+  const wrong = await run([tini, '--bogus'], { pid1: false }).finished;
+  t.equal(wrong.code, 1, "and exits with tini's usage status, 1");
+});
+
+t.test('no launcher for this machine: the sh bin hides NODE_OPTIONS itself', async (t) => {
+  // The package as installed on a machine with no prebuilt launcher: bin/, dist/ and the
+  // addon (which a source build gives), but neither build/Release/reaper-launcher nor prebuilds/.
+  const pkg = join(work, 'no-launcher');
+  for (const dir of ['bin', 'dist']) cpSync(join(ROOT, dir), join(pkg, dir), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
+  cpSync(join(ROOT, 'build', 'Release', 'reaper.node'), join(pkg, 'build', 'Release', 'reaper.node'));
+  const bin = join(pkg, 'bin', 'reaper');
+
+  // Bounded: without the fix PID 1 waits for a debugger forever (the control in test/install.ts).
+  const brk = await within(run(['env', 'NODE_OPTIONS=--inspect-brk=127.0.0.1:0', bin, '--', 'sh', '-c', 'exit 4']).finished, 30_000, 'reaper under --inspect-brk');
+  t.equal(brk.code, 4, "--inspect-brk in NODE_OPTIONS: reaper -- sh -c 'exit 4' as PID 1 exits 4", { stderr: brk.stderr });
+  t.notMatch(brk.stderr, /Debugger listening/, 'PID 1 opened no inspector');
+
+  // Hidden and given back byte for byte: a newline and bytes that are not UTF-8 in a value
+  // (sh makes them: Node's child_process would encode them as UTF-8), the app prints them in hex.
+  const app = spawnSync('sh', ['-c', `U=$(printf 'a\\n\\377\\376b'); exec env -u NODE_OPTIONS NODE_OPTIONS=--max-old-space-size=99 "UV_THREADPOOL_SIZE=$U" arch=kept "$0" -- sh -c 'printf %s "$UV_THREADPOOL_SIZE" | od -An -tx1; env'`, bin], { encoding: 'latin1' });
+  t.equal(app.status, 0, 'the app ran', { stderr: app.stderr });
+  const entries = app.stdout;
+  t.match(entries, /^ 61 0a ff fe 62\n/, 'a value with a newline and non-UTF-8 bytes arrives exact');
+  t.match(entries, /^NODE_OPTIONS=--max-old-space-size=99$/m, 'NODE_OPTIONS reaches the app');
+  t.notMatch(entries, /__REAPER/, "nothing of reaper's in the app's environment");
+  t.match(entries, /^arch=kept$/m, "a variable named like one of the bin's own keeps its value");
+
+  const link = join(work, 'rz-no-launcher');
+  symlinkSync(join(pkg, 'bin', 'reaper-zombies'), link);
+  const census = await run(['env', 'NODE_OPTIONS=--inspect=127.0.0.1:0', link, '--max', '0']).finished;
+  t.equal(census.code, 0, 'a link to reaper-zombies runs the census', { stderr: census.stderr });
+  t.match(census.stdout, /^healthy: 0 zombies/m, 'healthy');
+  t.notMatch(census.stderr, /Debugger listening/, 'with no inspector of its own');
 });

@@ -102,9 +102,10 @@ int read_children(pid_t tgid, pid_t tid, pid_t* pids, int capacity);
 // Whether anything is left below reaper, in the kernel's word (a /proc scan
 // is not atomic: a process that forks and exits can slip through it): with
 // whole_namespace (reaper is PID 1), any other process of its pid namespace
-// that reaper may signal (kill(-1, 0)); otherwise any child, live or zombie
-// (waitid with WNOWAIT: nothing is reaped; a subreaper's descendants all
-// descend from its children).
+// (kill(-1, 0), which finds processes that refuse reaper's signals too: ask
+// it only when reaper may signal every process); otherwise any child, live
+// or zombie (waitid with WNOWAIT: nothing is reaped; a subreaper's
+// descendants all descend from its children).
 // Returns 1 or 0, or -errno.
 int anything_left(bool whole_namespace);
 

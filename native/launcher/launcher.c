@@ -92,6 +92,11 @@ int main(int argc, char** argv) {
   /* The sh bin's $0 (see above), copied before it leaves the environment. */
   const char* called_as = getenv(CALLED_AS);
   called_as = called_as && *called_as ? strdup(called_as) : argv0;
+  if (!called_as) {
+    /* Not argv0 instead: that would run reaper where the census was asked for. */
+    fprintf(stderr, "reaper: out of memory while starting node\n");
+    return 1;
+  }
   unsetenv(CALLED_AS);
 
   /* What the parent gave: read before anything can change it. */
@@ -131,7 +136,7 @@ int main(int argc, char** argv) {
   }
 
   char** args = calloc((size_t)argc + 2, sizeof *args);
-  char** env = called_as ? reaper_hidden_environment(environ, &ignored, &blocked, called_as) : NULL;
+  char** env = reaper_hidden_environment(environ, &ignored, &blocked, called_as);
   if (!args || !env) {
     fprintf(stderr, "reaper: out of memory while starting node\n");
     return 1;

@@ -76,9 +76,9 @@ export interface NativeBinding {
   readChildren(tgid: number, tid: number): number[];
   ownedProcessPids(): number[];
   /**
-   * False when the drain has nothing to do, in the kernel's word: as PID 1
-   * (wholeNamespace) no other process of the pid namespace that reaper may
-   * signal; otherwise reaper has no child, live or zombie.
+   * False when nothing is left, in the kernel's word: with wholeNamespace (as
+   * PID 1) no other process of the pid namespace, whether or not reaper may
+   * signal it; otherwise reaper has no child, live or zombie.
    */
   anythingLeft(wholeNamespace: boolean): boolean;
   setChildSubreaper(on: boolean): void;

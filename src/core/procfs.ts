@@ -120,6 +120,19 @@ export function ignoresSignal(pid: number, signal: number): boolean {
   }
 }
 
+/** CAP_KILL's bit in the capability sets of /proc/<pid>/status. */
+const CAP_KILL = 5n;
+
+/**
+ * Whether reaper may signal every process of its namespace (CAP_KILL in its
+ * effective set: root's by default, unless dropped). Without it, processes of
+ * other users refuse its signals. False when it cannot be read.
+ */
+export function maySignalEveryone(): boolean {
+  const mask = readText('/proc/self/status')?.match(/^CapEff:\s*([0-9a-f]+)$/m)?.[1];
+  return mask !== undefined && ((BigInt(`0x${mask}`) >> CAP_KILL) & 1n) === 1n;
+}
+
 /** Milliseconds since the process started, from its start time in clock ticks. */
 export function ageMs(startTicks: number): number | null {
   try {

@@ -87,11 +87,13 @@ async function main(): Promise<number> {
   const log = createLogger(options.verbosity, options.logFormat);
   for (const warning of unknownVariables(process.env)) log.warn(warning);
   try {
-    const result = await (options.pause ? pause(options, log) : supervise(options, log));
-    // Everything is reaped and logged (log writes are synchronous). Node's
-    // exit path would restore terminal modes and abort on a hung-up terminal.
-    // The install step's run makes V8's code cache for the next starts (scripts/bundle-cli.js).
-    (globalThis as { [key: symbol]: (() => void) | undefined })[Symbol.for('reaper.writeCodeCache')]?.();
+    // Set by dist/cli.cjs when it found no usable V8 code cache: it writes one for the next
+    // starts (scripts/bundle-cli.js). --pause starts no app and leaves it to a run that does.
+    const writeCodeCache = (globalThis as { [key: symbol]: (() => void) | undefined })[Symbol.for('reaper.writeCodeCache')];
+    const result = await (options.pause ? pause(options, log) : supervise(options, log, writeCodeCache));
+    // Everything is reaped and logged; flush() finishes a line a slow reader
+    // took only part of. Node's exit path would restore terminal modes and
+    // abort on a hung-up terminal, hence exitNow.
     log.flush();
     return native().exitNow(result.exitCode);
   } catch (error) {

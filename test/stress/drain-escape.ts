@@ -59,3 +59,28 @@ for (const pid1 of [false, true]) {
     record('drain-escape', pid1 ? 'pid1' : 'subreaper', { runs: RUNS, clean: pid1 ? null : clean, countedKilled, grace: GRACE });
   });
 }
+
+// The control: processes the drain names and kills are not "processes no scan
+// of /proc could name". Before the fix every sweep after the grace period
+// repeated the kill round, and kill(-1) or kill(-pgid) succeeded on sleeps
+// killed by name but still dying or not yet reaped: 16 of 20 runs as PID 1
+// said so, 5 of 10 below it.
+const SLEEPS = 5;
+const sleeps = ['sh', '-c', `trap '' TERM; i=0; while [ $i -lt ${SLEEPS} ]; do sleep 1000 & i=$((i+1)); done; echo sleeps ready`];
+for (const pid1 of [false, true]) {
+  const mode = pid1 ? 'as PID 1' : 'below PID 1 (subreaper)';
+  t.test(`${mode}: ${SLEEPS} sleeps that ignore SIGTERM are counted killed by name, never as unnamed, ${RUNS} runs`, async (t) => {
+    const failures: string[] = [];
+    for (let run = 1; run <= RUNS; run++) {
+      const reaper = runReaper(['--log-format', 'json', '--grace', '200ms', '--', ...sleeps], { pid1 });
+      await reaper.waitFor(/^sleeps ready$/, 'stdout');
+      const done = await reaper.finished;
+      const drain = done.stderr.split('\n').filter((line) => line.includes('"event":"drain"')).map((line) => JSON.parse(line))[0];
+      if (done.code !== 0 || !drain || drain.killed?.length !== SLEEPS || drain.killedUnnamed !== false || /no scan of \/proc/.test(done.stderr)) {
+        failures.push(`run ${run}: exit ${done.code}; ${drain ? `${drain.killed?.length} killed, killedUnnamed ${drain.killedUnnamed}: ${drain.message ?? drain.msg}` : `no drain line: ${done.stderr}`}`);
+      }
+    }
+    t.same(failures, [], `every run: ${SLEEPS} killed by name, none "unnamed"`);
+    record('drain-escape', pid1 ? 'named-pid1' : 'named-subreaper', { runs: RUNS, failures: failures.length });
+  });
+}

@@ -31,6 +31,26 @@ const script = (name: string, body: string) => {
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 const drainLine = (stderr: string) => /NOTICE: (drained.*)/.exec(stderr)?.[1];
 
+/** A fifo the unprivileged app reads its go from: the test sends it once a root process is in place. */
+function goFifo(name: string): string {
+  const path = join(dir, name);
+  const made = spawnSync('mkfifo', ['-m', '666', path]);
+  if (made.status !== 0) throw new Error(`mkfifo ${path}: ${made.stderr}`);
+  return path;
+}
+
+/**
+ * A root process entered into the pid namespace of init (host pid), as
+ * `docker exec -u 0` does: not reaper's child, and an unprivileged reaper may
+ * not signal it. It dies with the namespace.
+ */
+async function enterAsRoot(t: { teardown(fn: () => void): void }, init: number): Promise<number> {
+  const entered = run(['nsenter', '-t', String(init), '--pid', 'sh', '-c', 'echo entered $$; exec sleep 1000'], { pid1: false });
+  teardown(t, entered);
+  const [, pid] = await within(entered.waitFor(/^entered (\d+)$/), 20_000, 'root process entered');
+  return Number(pid);
+}
+
 /** Kills the namespace's PID 1 of an unshare run by hand (the harness only knows its own --mount-proc runs). */
 function killNamespaceOnTeardown(t: { teardown(fn: () => void): void }, running: Running) {
   t.teardown(() => {
@@ -146,8 +166,9 @@ t.test('hidepid=1, reaper unprivileged, not PID 1: root\'s processes are unreada
   record('hostile-hosts', 'hidepid-subreaper', { flushedLines: flushed(file).length, drain: drainLine(done.stderr) });
 });
 
-t.test('hidepid=1, unprivileged PID 1: a setuid program started during the drain does not stop it', async (t) => {
+t.test('hidepid=1, unprivileged PID 1: a setuid program started during the drain does not stop it, nor does a root process it cannot signal', async (t) => {
   const file = newFile();
+  const go = goFifo('setuid-go');
   const setuidSleep = join(dir, 'setuid-sleep');
   copyFileSync('/bin/sleep', setuidSleep);
   chmodSync(setuidSleep, 0o4755); // owned by root: unprivileged reaper may not read its /proc entry
@@ -158,22 +179,47 @@ t.test('hidepid=1, unprivileged PID 1: a setuid program started during the drain
 fifo=$(mktemp -u); mkfifo $fifo
 (sleep 1000 & trap "${setuidSleep} 1000 & echo setuid started" TERM; echo armed > $fifo; while :; do wait; done) &
 read armed < $fifo; rm -f $fifo
+echo app armed; read go < ${go}
 echo app exits`);
   const reaper = run(['unshare', '--pid', '--fork', '--mount', '--propagation', 'private', 'sh', '-c',
     `mount -t proc -o hidepid=1 proc /proc && exec ${NOBODY.join(' ')} ${node} ${REAPER} --grace 1s -- ${app}`], { pid1: false });
   killNamespaceOnTeardown(t, reaper);
+  await within(reaper.waitFor(/^app armed$/), 20_000, 'app armed');
+  // Before the fix (issue 22 review) kill(-1, 0) counted it as left: reaper
+  // waited out the grace and the SIGKILL wait, and said it "survived SIGKILL".
+  await enterAsRoot(t, childrenOf(reaper.child.pid!)[0]!);
+  writeFileSync(go, 'go\n');
   await within(reaper.waitFor(/^app exits$/), 20_000, 'app');
   const start = performance.now();
   const done = await within(reaper.finished, 15_000, 'drain (hangs without the fix: the SIGKILL deadline was never armed)');
   const ms = performance.now() - start;
   t.match(done.stdout, /^setuid started$/m, 'the setuid program was started during the drain');
-  t.match(done.stderr, /1 process in \/proc could not be read \(hidepid/, 'and reaper could not read it (said once)');
+  t.equal(done.stderr.match(/\d+ process(es)? in \/proc could not be read \(hidepid/g)?.length, 1, 'reaper could not read it or the root process (said once)');
+  t.notMatch(done.stderr, /survived SIGKILL|no scan of \/proc/, 'nothing is said to outlive SIGKILL, nor to be unnamed');
   t.equal(done.code, 0);
   t.same(flushed(file).slice(-1), ['done'], 'the daemon flushed');
   t.match(done.stderr, /drained 3 processes in [\d.]+m?s; 2 exited on SIGTERM \(slowest after [\d.]+m?s\); 1 killed after the 1\.00s grace period/);
   t.notMatch(done.stderr, /failed/, 'no drain step failed');
   t.ok(ms < 1000 + 2000, `done within grace + SIGKILL wait (${Math.round(ms)} ms)`);
   record('hostile-hosts', 'hidepid-setuid', { drainMs: Math.round(ms), flushedLines: flushed(file).length, drain: drainLine(done.stderr) });
+});
+
+t.test('unprivileged PID 1: a root process entered with nsenter (docker exec -u 0) is left out of reach, the drain does not wait for it', async (t) => {
+  const go = goFifo('root-go');
+  // A 30 s grace period: the drain ends on what is left, so waiting for it would time the test out.
+  const reaper = run([...NOBODY, node, REAPER, '--grace', '30s', '--', 'sh', '-c', `echo app ready; read go < ${go}; echo app exits`]);
+  teardown(t, reaper);
+  await within(reaper.waitFor(/^app ready$/), 20_000, 'app ready');
+  const root = await enterAsRoot(t, reaper.initPid());
+  writeFileSync(go, 'go\n');
+  await within(reaper.waitFor(/^app exits$/), 20_000, 'app');
+  const done = await within(reaper.finished, 15_000, 'drain (before the fix: grace, SIGKILL wait, and "survived SIGKILL")');
+  t.equal(done.code, 0);
+  t.match(done.stderr, new RegExp(`could not send SIGTERM to pid ${root} \\(sleep\\): EPERM`), 'its SIGTERM was refused, and said so');
+  t.match(done.stderr, new RegExp(`NOTICE: drained 1 process in [\\d.]+m?s; 1 could not be signalled: ${root} \\(sleep\\) SIGTERM: EPERM$`, 'm'),
+    'the report names it as out of reach; no grace period ran out');
+  t.notMatch(done.stderr, /survived SIGKILL|no scan of \/proc|ERROR/, 'nothing is said to outlive SIGKILL, nor to be unnamed');
+  record('hostile-hosts', 'unprivileged-root-entered', { drain: drainLine(done.stderr) });
 });
 
 // ----- 6. a /proc that is not reaper's own -------------------------------------
@@ -211,7 +257,10 @@ t.test("not PID 1 under a /proc that is not its own: the app's process group is 
   const file = newFile();
   // A flushing daemon and a TERM-ignoring sleep, both left in the app's group.
   const app = script('foreign-proc-group.sh', `${fixture('spawn-daemon.sh')} ${file}
-(trap '' TERM; exec sleep 1000) &
+mkfifo ${file}.ready
+# The app exits only once the sleep ignores TERM (the drain's TERM must not find the subshell before its trap).
+(trap '' TERM; echo > ${file}.ready; exec sleep 1000) &
+read _ < ${file}.ready
 echo app exits`);
   const reaper = run(['unshare', '--pid', '--fork', 'sh', '-c', `${node} ${REAPER} --grace 1s -- ${app}; echo reaper exited $?`], { pid1: false });
   killNamespaceOnTeardown(t, reaper);

@@ -7,6 +7,8 @@
 import t from 'tap';
 import { runReaper, requirePid1 } from '../harness/index.js';
 import { helper, record } from '../harness/stress.js';
+// The fixture aims each adoption just before the next scan.
+import { SCAN_MS } from '../../dist/wrapper/supervisor/orphans.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
 requirePid1(t);
@@ -14,8 +16,6 @@ requirePid1(t);
 const lateOrphan = helper('late-orphan');
 const ORPHANS = 20;
 const HANDLER_AFTER_MS = 20;
-/** src/wrapper/supervisor/orphans.ts's SCAN_MS: the fixture aims each adoption just before the next scan. */
-const SCAN_MS = 1000;
 const LEAD_MS = 5;
 
 t.test(`an orphan that sets its SIGTERM handler ${HANDLER_AFTER_MS} ms after adoption gets a SIGTERM it can handle, ${ORPHANS} of ${ORPHANS}`, async (t) => {

@@ -22,7 +22,7 @@ import { formatDuration, listed, printable } from '../../core/format.js';
 import type { Logger } from '../log.js';
 import { native } from '../../core/native.js';
 import { PinnedSignaller, processKey } from './pinned-signal.js';
-import { ignoresSignal, listDescendants, procIsOurs, procSelf, readProcessTable, type ProcessEntry, type ProcessTable } from '../../core/procfs.js';
+import { ignoresSignal, listDescendants, maySignalEveryone, procIsOurs, procSelf, readProcessTable, type ProcessEntry, type ProcessTable } from '../../core/procfs.js';
 import { SIGCONT, SIGKILL, signalName } from '../../core/signals.js';
 
 export interface DrainedProcess {
@@ -115,15 +115,28 @@ export async function drain(context: DrainContext): Promise<DrainReport> {
 
 /**
  * The end, proven in one syscall without reading /proc: as PID 1, no other
- * process is in the pid namespace (kill(-1, 0) finds none we may signal: that
- * covers processes entered with docker exec, which are not our children);
- * otherwise reaper has no child at all, live or zombie, so it has no
- * descendant either (each descendant's chain of parents ends at one of
- * reaper's children; as a subreaper, orphans below are re-parented to one of
- * them or to reaper). Unlike a scan of /proc, no fork slips through it.
+ * process is in the pid namespace (kill(-1, 0) finds none, not even one that
+ * refuses our signals: that covers processes entered with docker exec, which
+ * are not our children); otherwise reaper has no child at all, live or
+ * zombie, so it has no descendant either (each descendant's chain of parents
+ * ends at one of reaper's children; as a subreaper, orphans below are
+ * re-parented to one of them or to reaper). Unlike a scan of /proc, no fork
+ * slips through it.
  */
 function nothingLeft(): boolean {
   return !native().anythingLeft(process.pid === 1);
+}
+
+/**
+ * The kernel's word for a named scope: what is left that the drain can act
+ * on. kill(-1, 0) counts every process, including another user's that
+ * refuses us for good, so a PID 1 asks it only when it may signal every
+ * process; otherwise its children (waitid) say what no scan could name, and
+ * the scan names the rest (processes entered with docker exec).
+ */
+function anythingLeftFor(scope: 'namespace' | 'descendants'): () => boolean {
+  const wholeNamespace = scope === 'namespace' && maySignalEveryone();
+  return () => native().anythingLeft(wholeNamespace);
 }
 
 function nothingLeftReport(context: DrainContext, durationMs: number): DrainReport {
@@ -192,9 +205,13 @@ export interface NamedScopeIo {
   table(): ScopeTable;
   /** The addon's signalProcess when absent. */
   signalProcess?(pid: number, startTicks: number, signal: number): boolean;
-  /** Whether the signal reached anyone: kill(-1), kill(-pgid); false when none is there or none may be signalled. */
+  /**
+   * Whether kill(-1) or kill(-pgid) succeeded: false when none is there, or
+   * (kill(-pgid)) none may be signalled; kill(-1) succeeds even when every
+   * process it finds refuses. Zombies and dying processes count until reaped.
+   */
   kill(target: number, signal: number): boolean;
-  /** The kernel's word: whether anything is left (see nothingLeft). */
+  /** The kernel's word: whether anything is left (see anythingLeftFor). */
   anythingLeft(): boolean;
   /** Whether pid ignores signal (see procfs ignoresSignal). */
   ignores(pid: number, signal: number): boolean;
@@ -232,7 +249,7 @@ export class NamedScope implements ScopeStrategy {
   constructor(readonly scope: 'namespace' | 'descendants', context: Pick<DrainContext, 'signal' | 'log'>, io: NamedScopeIo = {
     table: () => processTableOf(scope),
     kill: killAtOnce,
-    anythingLeft: () => !nothingLeft(),
+    anythingLeft: anythingLeftFor(scope),
     ignores: ignoresSignal,
     now: monotonicMs,
   }) {
@@ -264,7 +281,8 @@ export class NamedScope implements ScopeStrategy {
       if (!present.has(key) && target.exitedAfterMs === null && !target.killed) target.exitedAfterMs = now - target.signalledAt;
     }
     // An empty scan may have missed a process that forked and exited meanwhile: only the kernel can say none is left.
-    return present.size === 0 && !this.#io.anythingLeft();
+    // One that refused the drain signal (another user's) is left, but out of reach: nothing to wait for.
+    return [...present].every((key) => this.#unreachable(key)) && !this.#io.anythingLeft();
   }
 
   killAll(): void {
@@ -277,7 +295,7 @@ export class NamedScope implements ScopeStrategy {
   }
 
   survivors(killWaitMs: number): number | null {
-    const stuck = this.#live();
+    const stuck = this.#live().filter((p) => !this.#unreachable(processKey(p)));
     if (stuck.length === 0 && !this.#io.anythingLeft()) return 0;
     if (stuck.length === 0) {
       // The kernel still counts some, but no scan catches them: they fork and exit faster than /proc is read.
@@ -301,18 +319,29 @@ export class NamedScope implements ScopeStrategy {
    * process groups of what was found (so is kill(-pgid); only groups seen in
    * this scan and wholly ours: the ids of emptied groups are soon reused).
    */
-  #killRound({ processes, foreignGroups }: ScopeTable): void {
+  #killRound({ processes, unreadable, foreignGroups }: ScopeTable): void {
     const live = processes.filter((p) => p.state !== 'Z');
-    let named = 0;
     for (const entry of live) {
       const key = processKey(entry);
       const target = this.#tracked.get(key) ?? this.#track(entry, key);
-      if (!target.killed && (target.killed = this.#signaller.send(target, SIGKILL))) named++;
+      if (!target.killed) target.killed = this.#signaller.send(target, SIGKILL);
     }
     const groups = new Set(live.map((p) => p.pgid).filter((pgid) => pgid > 0 && !foreignGroups.has(pgid)));
     const reached = this.scope === 'namespace' ? this.#io.kill(-1, SIGKILL) : [...groups].map((pgid) => this.#io.kill(-pgid, SIGKILL)).includes(true);
-    // SIGKILL reached someone, but none it was sent to by name: a process forked since the scan.
-    if (reached && named === 0) this.#killedUnnamed = true;
+    // kill() succeeds on whatever the scan showed that is still there: one
+    // killed by name (now or on an earlier sweep) and still dying or not yet
+    // reaped, one that refused its signal (kill(-1) succeeds when all it finds
+    // refuse), an unreadable entry. Only when the scan showed none of those
+    // did SIGKILL reach a process no scan named: one forked since. A zombie
+    // that exited by itself does not count: after a kill round its parent is
+    // one of those or reaper, which reaps it on every sweep, so it exited a
+    // moment ago (a link of a fork-and-exit chain, whose live successor the
+    // scan missed).
+    const accounted = unreadable > 0 || processes.some((p) => {
+      const target = this.#tracked.get(processKey(p));
+      return target?.killed || target?.refused !== undefined;
+    });
+    if (reached && !accounted) this.#killedUnnamed = true;
   }
 
   #scan(): ScopeTable {
@@ -322,10 +351,17 @@ export class NamedScope implements ScopeStrategy {
     if (unreadable > 0 && this.scope === 'namespace' && !this.#warnedUnreadable) {
       this.#warnedUnreadable = true;
       const one = unreadable === 1;
+      const [them, they] = one ? ['it', 'it gets'] : ['them', 'they get'];
       this.#context.log.warn(`${unreadable} process${one ? '' : 'es'} in /proc could not be read (hidepid, or another ` +
-        `user's setuid program) and ${one ? 'is' : 'are'} not drained; the kernel kills ${one ? 'it' : 'them'} when reaper exits.`);
+        `user's setuid program): the drain cannot name ${them}, so ${they} no ${signalName(this.#context.signal)}, only SIGKILL: ` +
+        `reaper's kill(-1) if the grace period runs out and reaper may signal ${them}, else the kernel's when reaper exits.`);
     }
     return table;
+  }
+
+  /** A process whose drain signal was refused: it is left, but nothing the drain does reaches it. */
+  #unreachable(key: string): boolean {
+    return this.#tracked.get(key)?.refused !== undefined;
   }
 
   #live(): ProcessEntry[] {

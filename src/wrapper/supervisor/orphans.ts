@@ -26,13 +26,48 @@ import { allChildrenOf, commandLine, readStat } from '../../core/procfs.js';
 import { SIGKILL, signalName } from '../../core/signals.js';
 
 /** How often reaper's children are listed while the app runs. */
-const SCAN_MS = 1000;
+export const SCAN_MS = 1000;
+
+/**
+ * Which orphans are due their signal: those the scan before found too, each
+ * once. It remembers only what the last scan found (a process that is gone
+ * never comes back: a reused pid has another start time), so a long-running
+ * app's stream of orphans leaves nothing behind.
+ */
+export class OrphanSightings {
+  /** Found by the last scan, not signalled yet. */
+  #pending = new Set<string>();
+  /** Signalled, and still found by the last scan. */
+  #signalled = new Set<string>();
+
+  /** This scan's orphans in, those due now out (marked signalled). */
+  due<T extends PinnedProcess>(found: T[]): T[] {
+    const pending = new Set<string>();
+    const signalled = new Set<string>();
+    const due: T[] = [];
+    for (const orphan of found) {
+      const key = processKey(orphan);
+      if (this.#signalled.has(key) || this.#pending.has(key)) {
+        signalled.add(key);
+        if (!this.#signalled.has(key)) due.push(orphan);
+      } else {
+        pending.add(key); // first sighting: it may still be starting
+      }
+    }
+    this.#pending = pending;
+    this.#signalled = signalled;
+    return due;
+  }
+
+  /** How many processes it remembers. */
+  get size(): number {
+    return this.#pending.size + this.#signalled.size;
+  }
+}
 
 /** Starts watching; stop() when the app has exited (the drain takes the rest). */
 export function terminateOrphans(appPid: number, signal: number, graceMs: number, log: Logger): { stop(): void } {
-  /** Orphans found by the last scan, not signalled yet: the next scan that finds them signals them. */
-  let pending = new Set<string>();
-  const signalled = new Set<string>();
+  const sightings = new OrphanSightings();
   const kills = new Set<NodeJS.Timeout>();
   const signaller = new PinnedSignaller<PinnedProcess>({ log, describe: (orphan) => `orphan pid ${orphan.pid}` });
 
@@ -45,20 +80,18 @@ export function terminateOrphans(appPid: number, signal: number, graceMs: number
     }
   };
   const scanOnce = () => {
-    const found = new Set<string>();
+    const found: Array<PinnedProcess & { comm: string }> = [];
     for (const pid of allChildrenOf(process.pid)) {
       if (pid === appPid) continue;
       // Read after the listing: still ours, not a zombie (the handler reaps it), and pinned by its start time.
       const stat = readStat(pid);
       if (!stat || stat === 'unreadable' || stat.ppid !== process.pid || stat.state === 'Z') continue;
-      const orphan = { pid, startTicks: stat.startTicks };
-      const key = processKey(orphan);
-      if (signalled.has(key)) continue;
-      found.add(key);
-      if (!pending.has(key)) continue; // first sighting: it may still be starting
-      signalled.add(key);
+      found.push({ pid, startTicks: stat.startTicks, comm: stat.comm });
+    }
+    for (const orphan of sightings.due(found)) {
+      const { pid } = orphan;
       // Read now, not at the first sighting: by now it has exec'd, and this is its own command line.
-      const command = commandLine(pid, stat.comm);
+      const command = commandLine(pid, orphan.comm);
       if (!signaller.sendAndContinue(orphan, signal)) continue;
       log.warn(`orphan pid ${pid} (${printable(command)}) was re-parented to reaper while the app runs: sent ${signalName(signal)}, SIGKILL in ${formatDuration(graceMs)} (--orphans terminate)`,
         { event: 'orphan-terminate', pid, command, signal: signalName(signal) });
@@ -73,8 +106,6 @@ export function terminateOrphans(appPid: number, signal: number, graceMs: number
       }, graceMs);
       kills.add(timer);
     }
-    // Those not found again are gone (or no longer ours); a pid reused meanwhile has another start time.
-    pending = new Set([...found].filter((key) => !signalled.has(key)));
   };
 
   const interval = setInterval(scan, SCAN_MS);

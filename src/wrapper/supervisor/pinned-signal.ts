@@ -2,8 +2,9 @@
 // reads the start time again and sends through a pidfd (or, where pidfds are
 // denied, a kill() right after that check), so a pid that was reaped and
 // reused in the meantime is never hit. Used by the drain and by
-// --orphans terminate; the app itself is signalled through the addon's own
-// pidfd of the main child, not from here.
+// --orphans terminate; the app itself is signalled by the addon as the
+// handler forwards (supervisor/handler.ts signalApp: its group under -g, its own
+// pidfd, or a checked kill() without one), not from here.
 import { isSystemError } from '../../core/errors.js';
 import type { Logger } from '../log.js';
 import { native } from '../../core/native.js';

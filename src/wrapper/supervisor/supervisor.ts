@@ -38,11 +38,16 @@ function supervisorResult(exitCode: number, reached: Partial<Omit<SupervisorResu
   return { exitCode, status: null, death: null, drain: null, orphansReaped: 0, ...reached };
 }
 
-/** Runs options.command under supervision; resolves once everything is reaped. */
-export async function supervise(options: RunOptions, log: Logger): Promise<SupervisorResult> {
+/**
+ * Runs options.command under supervision; resolves once everything is reaped.
+ * afterStart runs once the app is started: work PID 1 can put off until then
+ * (V8's code cache) delays neither the app's start nor PID 1's exit.
+ */
+export async function supervise(options: RunOptions, log: Logger, afterStart?: () => void): Promise<SupervisorResult> {
   const prepared = prepare(options, log);
   const app = await start(prepared);
   if ('exitCode' in app) return app; // the program could not be started
+  afterStart?.();
   const exit = await run(prepared, app);
   const drained = await drain(prepared, app);
   return report(prepared, app, exit, drained);
