@@ -178,7 +178,7 @@ t.test('the launcher: one line and 127 when node or the bundle cannot be found',
   t.match(noNode.stderr, /^reaper: node is not on PATH \(nor at \/nodejs\/bin\/node\); put node on PATH, or run reaper as: node \S+dist\/cli\.cjs -- <program> \.\.\.\n$/);
   const noCli = spawnSync('env', ['-u', 'NODE_OPTIONS', 'REAPER_CLI=/nonexistent/cli.cjs', LAUNCHER, '--', 'true'], { encoding: 'utf8' });
   t.equal(noCli.status, 127);
-  t.match(noCli.stderr, /^reaper: REAPER_CLI=\/nonexistent\/cli\.cjs is not a readable file; point it at reaper-init's dist\/cli\.cjs\.\n$/);
+  t.match(noCli.stderr, /^reaper: \/nonexistent\/cli\.cjs \(from REAPER_CLI\) is not a readable file; point REAPER_CLI at reaper-init's dist\/cli\.cjs\.\n$/);
 });
 
 t.test('reaper-zombies under any name: a link to bin/reaper-zombies runs the census', async (t) => {

@@ -1,30 +1,24 @@
-/* reaper's bin: a small native program that starts Node on reaper's CLI
- * bundle (dist/cli.cjs) with none of the environment that shapes Node, so
- * NODE_OPTIONS and its kin reach the app and never PID 1 (see launch.h). It
- * also records the signal dispositions and mask its parent gave, which Node
- * resets before any JavaScript runs, so reaper can hand them to the app as
- * tini does. It is built static (binding.gyp), so one file per architecture
- * runs on glibc and musl alike; the package ships it as
- * prebuilds/linux-<arch>/reaper-launcher. The bin every package manager links
- * (bin/reaper, a POSIX sh script) execs it with no install step; it is also
- * dockerd's --init-path program, bind-mounted into images that have no shell.
+/* reaper's bin: starts Node on reaper's CLI bundle (dist/cli.cjs) with none of
+ * the environment that shapes Node, so NODE_OPTIONS and its kin reach the app
+ * and never PID 1 (see launch.h), and records the signal dispositions and mask
+ * its parent gave (Node resets them before any JavaScript runs) so reaper can
+ * hand them to the app, as tini does. Built static (binding.gyp): one file per
+ * architecture runs on glibc and musl alike, shipped as
+ * prebuilds/linux-<arch>/reaper-launcher. bin/reaper (POSIX sh, linked by every
+ * package manager) execs it with no install step; it is also dockerd's
+ * --init-path program, bind-mounted into images that may have no shell.
  *
- *   name:   the name reaper was called by picks reaper-zombies (below) and
- *           tini's or dumb-init's defaults (src/wrapper/cli.ts). The sh bin cannot set
- *           argv[0] (dash has no exec -a), so it passes its $0 in
- *           $__REAPER_ARGV0, which is taken out of the environment here: no
- *           process after the launcher sees it. Otherwise argv[0].
- *
+ *   name:   $__REAPER_ARGV0 (the sh bin's $0: dash has no exec -a), taken out
+ *           of the environment here, else argv[0]. reaper-zombies runs the
+ *           census (dist/zombies-cli.cjs: a HEALTHCHECK must not get the app's
+ *           NODE_OPTIONS either); tini's and dumb-init's names pick their
+ *           defaults (src/wrapper/cli.ts).
  *   node:   the first "node" on PATH (what #!/usr/bin/env node runs), then
  *           /nodejs/bin/node (distroless images keep it there, off PATH);
- *   bundle: $REAPER_CLI, then dist/cli.cjs one or two directories above this
- *           executable (bin/, docker/; build/Release/, prebuilds/<platform>/),
- *           then the usual install places inside an image (as docker-init,
- *           this file is bind-mounted to /sbin and the package is elsewhere).
- *           Called as reaper-zombies (the census bin, bin/reaper-zombies), it
- *           runs dist/zombies-cli.cjs instead, found the same way (beside
- *           $REAPER_CLI when that is set): a HEALTHCHECK in the app's image
- *           must not get the app's NODE_OPTIONS either. */
+ *   bundle: $REAPER_CLI (the census beside it), then dist/ one or two
+ *           directories above this executable (bin/, build/Release/,
+ *           prebuilds/<platform>/), then the usual install places inside an
+ *           image (as docker-init it is bind-mounted to /sbin). */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -34,6 +28,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "shared.h"
 
 extern char** environ;
 
@@ -103,7 +98,7 @@ int main(int argc, char** argv) {
   uint64_t ignored = 0, blocked = 0;
   sigset_t mask;
   sigprocmask(SIG_BLOCK, NULL, &mask);
-  for (int s = 1; s <= 64; s++) {
+  for (int s = 1; s <= REAPER_MAX_SIGNAL; s++) {
     struct sigaction action;
     if (sigaction(s, NULL, &action) == 0 && action.sa_handler == SIG_IGN) ignored |= 1ULL << (s - 1);
     if (sigismember(&mask, s) == 1) blocked |= 1ULL << (s - 1);
@@ -115,12 +110,8 @@ int main(int argc, char** argv) {
   if (!find_cli(argv0, entry, found, sizeof found)) {
     const char* explicit_cli = getenv("REAPER_CLI");
     if (explicit_cli && *explicit_cli) {
-      if (strcmp(found, explicit_cli) == 0) {
-        fprintf(stderr, "reaper: REAPER_CLI=%s is not a readable file; point it at reaper-init's dist/cli.cjs.\n", explicit_cli);
-      } else {
-        fprintf(stderr, "reaper: REAPER_CLI=%s: %s beside it is not a readable file; point it at reaper-init's dist/cli.cjs.\n",
-                explicit_cli, entry);
-      }
+      /* found: REAPER_CLI itself, or the census bundle beside it. */
+      fprintf(stderr, "reaper: %s (from REAPER_CLI) is not a readable file; point REAPER_CLI at reaper-init's dist/cli.cjs.\n", found);
     } else {
       fprintf(stderr, "reaper: cannot find reaper's dist/%s (looked beside %s and in the usual install places); "
                       "install reaper-init in the image or set REAPER_CLI to its dist/cli.cjs.\n", entry, argv0);
