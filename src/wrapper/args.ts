@@ -320,14 +320,22 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour:
     const value = spec.env ? env[spec.env] : undefined;
     if (value !== undefined && value !== '') spec.apply(options, value, spec.env!);
   }
+  const parsed = parseOptions(argv, options, flavour);
+  if ('action' in parsed) return parsed;
+  options.command = argv.slice(parsed.programAt);
+  checkCommand(options);
+  if (options.newSession && !options.pause) stopsAsSigstop(options);
+  return { action: 'run', options };
+}
 
+type Answer = Exclude<Invocation, { action: 'run' }>;
+
+/** Applies the options before the program; returns where the program starts, or the answer asked for (--help ...). */
+function parseOptions(argv: string[], options: RunOptions, flavour: Flavour): Answer | { programAt: number } {
   let i = 0;
   for (; i < argv.length; i++) {
     const word = argv[i]!;
-    if (word === '--') {
-      i++;
-      break;
-    }
+    if (word === '--') return { programAt: i + 1 };
     if (!word.startsWith('-') || word === '-') break;
 
     if (word.startsWith('--')) {
@@ -361,11 +369,14 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour:
       if (action) return { action };
     }
   }
+  return { programAt: i };
+}
 
-  options.command = argv.slice(i);
+/** What only the whole invocation can get wrong: the program, and options that contradict each other. */
+function checkCommand(options: RunOptions): void {
   if (options.pause) {
     if (options.command.length > 0) throw new UsageError(`--pause runs no program, but ${shown(options.command[0]!)} was given; drop the program or --pause.`);
-    return { action: 'run', options };
+    return;
   }
   // --stop-timeout 0 alone is valid: SIGKILL as soon as the SIGTERM is forwarded.
   if (options.stopTimeoutMs !== null && options.forwardDelayMs > 0 && options.forwardDelayMs >= options.stopTimeoutMs) {
@@ -373,16 +384,18 @@ export function parseInvocation(argv: string[], env: NodeJS.ProcessEnv, flavour:
   }
   if (options.command.length === 0) throw new UsageError('no program to run; name it after the options, e.g. reaper -- node app.js.');
   if (options.command[0] === '') throw new UsageError('the program name is empty; name the program to run, e.g. reaper -- node app.js.');
-  // dumb-init's session mode: the app's group is orphaned (its parent is in
-  // another session), and the kernel drops SIGTSTP/SIGTTIN/SIGTTOU for such
-  // a group, so, as dumb-init does, they are sent on as SIGSTOP unless the
-  // user rewrote them.
-  if (options.newSession) {
-    // (By name: node:os, which has the numbers, loads only in this mode.)
-    const [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU] = ['STOP', 'TSTP', 'TTIN', 'TTOU'].map((name) => parseSignal(name, 'session mode'));
-    for (const stop of [SIGTSTP!, SIGTTIN!, SIGTTOU!]) if (!options.rewrite.has(stop)) options.rewrite.set(stop, SIGSTOP!);
-  }
-  return { action: 'run', options };
+}
+
+/**
+ * dumb-init's session mode: the app's group is orphaned (its parent is in
+ * another session), and the kernel drops SIGTSTP/SIGTTIN/SIGTTOU for such a
+ * group, so, as dumb-init does, they are sent on as SIGSTOP unless the user
+ * rewrote them.
+ */
+function stopsAsSigstop(options: RunOptions): void {
+  // (By name: node:os, which has the numbers, loads only in this mode.)
+  const [SIGTSTP, SIGTTIN, SIGTTOU] = ['TSTP', 'TTIN', 'TTOU'].map((name) => parseSignal(name, 'session mode'));
+  for (const stop of [SIGTSTP!, SIGTTIN!, SIGTTOU!]) if (!options.rewrite.has(stop)) options.rewrite.set(stop, SIGSTOP);
 }
 
 function applyOption(spec: OptionSpec, options: RunOptions, value: string, source: string, flavour: Flavour) {
