@@ -34,7 +34,7 @@ export interface Logger {
   trace(message: string, fields?: Fields): void;
   /** Before exit: lets a slow reader take the rest of a line already started (bounded wait). */
   flush(): void;
-  /** Lines that could not be written (full pipe), for the final report. */
+  /** Lines dropped whole (a full pipe, a stalled reader); reaper's last line says how many (src/wrapper/cli.ts). */
   readonly dropped: number;
 }
 
@@ -49,94 +49,14 @@ const FINISH_MS = 1000;
 const EAGAIN = 11;
 
 export function createLogger(verbosity: number, format: LogFormat = 'text', fd = 2): Logger {
-  let out = -1;
-  let dropped = 0;
-  let broken = false;
-  const queue: Buffer[] = [];
-  let queued = 0;
-  /** queue[0] is the rest of a line already partly written: it must be finished, never dropped. */
-  let started = false;
-  let retry: NodeJS.Timeout | undefined;
-
-  /** Writes the queue, oldest first, as far as the descriptor takes it now (only the started line when startNew is false). */
-  const writeQueue = (startNew = true): void => {
-    while (queue.length > 0 && !broken && (started || startNew)) {
-      const head = queue[0]!;
-      const written = native().writeLog(out, head);
-      if (written === head.length) {
-        queue.shift();
-        queued -= written;
-        started = false;
-      } else if (written >= 0) {
-        queue[0] = head.subarray(written);
-        queued -= written;
-        started ||= written > 0;
-        break;
-      } else if (written === -EAGAIN) {
-        break;
-      } else {
-        broken = true; // EPIPE, EBADF: nobody is listening
-      }
-    }
-    if (broken) queue.length = queued = 0;
-    if (queue.length > 0 && !retry) {
-      retry = setTimeout(() => {
-        retry = undefined;
-        writeQueue();
-      }, RETRY_MS).unref();
-    }
-  };
-
-  const write = (line: string) => {
-    if (broken) return;
-    try {
-      if (out < 0) out = native().openNonblockingWriter(fd);
-      const bytes = Buffer.from(line);
-      if (queue.length > 0) {
-        // Behind the rest of a started line, which must come first. When the
-        // queue is full the oldest lines not yet started make room: the last
-        // lines (the drain report, how the app ended) matter most at exit.
-        const first = started ? 1 : 0;
-        while (queue.length > first && queued + bytes.length > QUEUE_MAX) {
-          queued -= queue.splice(first, 1)[0]!.length;
-          dropped++;
-        }
-        if (queued + bytes.length > QUEUE_MAX) dropped++;
-        else {
-          queue.push(bytes);
-          queued += bytes.length;
-        }
-        writeQueue();
-        return;
-      }
-      const written = native().writeLog(out, bytes);
-      if (written === bytes.length) return;
-      if (written === -EAGAIN) dropped++; // not started: dropped whole
-      else if (written < 0) broken = true;
-      else {
-        queue.push(bytes.subarray(written));
-        queued = bytes.length - written;
-        started = written > 0;
-        writeQueue();
-      }
-    } catch {
-      // Without the addon (it failed to load: that is what this line says)
-      // a plain write is all there is; no child runs yet, so it cannot stall one.
-      try {
-        writeSync(fd, line);
-      } catch {
-        broken = true;
-      }
-    }
-  };
-
+  const out = new LineWriter(fd);
   const log = (level: number, name: string = LEVEL_NAMES[level]!) => (message: string, fields?: Fields) => {
     if (level > verbosity) return;
     if (format === 'json') {
       // "pid" is left to the fields (the orphan's, the child's): ours is reaperPid.
-      write(jsonLine({ time: new Date().toISOString(), level: name, reaperPid: process.pid, msg: message, ...fields }));
+      out.write(jsonLine({ time: new Date().toISOString(), level: name, reaperPid: process.pid, msg: message, ...fields }));
     } else {
-      write(textLine(`reaper[${process.pid}] ${name.toUpperCase()}: `, message));
+      out.write(textLine(`reaper[${process.pid}] ${name.toUpperCase()}: `, message));
     }
   };
 
@@ -149,23 +69,116 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
     info: log(2),
     debug: log(3),
     trace: log(4),
-    flush() {
-      const pause = new Int32Array(new SharedArrayBuffer(4));
-      const startUntil = Date.now() + FLUSH_MS;
-      const finishUntil = startUntil + FINISH_MS;
-      for (;;) {
-        const startNew = Date.now() < startUntil;
-        writeQueue(startNew);
-        if (queue.length === 0 || broken || (!started && !startNew) || Date.now() >= finishUntil) break;
-        Atomics.wait(pause, 0, 0, 5); // a few ms for the reader; PID 1 has nothing else to do now
-      }
-      clearTimeout(retry);
-      dropped += queue.length - (started ? 1 : 0);
-    },
+    flush: () => out.flush(),
     get dropped() {
-      return dropped;
+      return out.dropped;
     },
   };
+}
+
+/** Whole lines to one descriptor, never blocking: a line goes out whole, is finished later, or is dropped whole (see the top of this file). */
+class LineWriter {
+  dropped = 0;
+  #out = -1;
+  #broken = false;
+  readonly #queue: Buffer[] = [];
+  #queued = 0;
+  /** #queue[0] is the rest of a line already partly written: it must be finished, never dropped. */
+  #started = false;
+  #retry: NodeJS.Timeout | undefined;
+
+  constructor(readonly fd: number) {}
+
+  write(line: string): void {
+    if (this.#broken) return;
+    try {
+      if (this.#out < 0) this.#out = native().openNonblockingWriter(this.fd);
+      const bytes = Buffer.from(line);
+      if (this.#queue.length > 0) return this.#enqueue(bytes);
+      const written = native().writeLog(this.#out, bytes);
+      if (written === bytes.length) return;
+      if (written === -EAGAIN) this.dropped++; // not started: dropped whole
+      else if (written < 0) this.#broken = true;
+      else {
+        this.#queue.push(bytes.subarray(written));
+        this.#queued = bytes.length - written;
+        this.#started = written > 0;
+        this.#writeQueue();
+      }
+    } catch {
+      // Without the addon (it failed to load: that is what this line says)
+      // a plain write is all there is; no child runs yet, so it cannot stall one.
+      try {
+        writeSync(this.fd, line);
+      } catch {
+        this.#broken = true;
+      }
+    }
+  }
+
+  /** Before exit: lines are started for FLUSH_MS, then only a started one is finished, for up to FINISH_MS more. */
+  flush(): void {
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    const startUntil = Date.now() + FLUSH_MS;
+    const finishUntil = startUntil + FINISH_MS;
+    for (;;) {
+      const startNew = Date.now() < startUntil;
+      this.#writeQueue(startNew);
+      if (this.#queue.length === 0 || this.#broken || (!this.#started && !startNew) || Date.now() >= finishUntil) break;
+      Atomics.wait(pause, 0, 0, 5); // a few ms for the reader; PID 1 has nothing else to do now
+    }
+    clearTimeout(this.#retry);
+    this.dropped += this.#queue.length - (this.#started ? 1 : 0);
+  }
+
+  /**
+   * Behind the rest of a started line, which must come first. When the queue
+   * is full the oldest lines not yet started make room: the last lines (the
+   * drain report, how the app ended) matter most at exit.
+   */
+  #enqueue(bytes: Buffer): void {
+    const first = this.#started ? 1 : 0;
+    while (this.#queue.length > first && this.#queued + bytes.length > QUEUE_MAX) {
+      this.#queued -= this.#queue.splice(first, 1)[0]!.length;
+      this.dropped++;
+    }
+    if (this.#queued + bytes.length > QUEUE_MAX) this.dropped++;
+    else {
+      this.#queue.push(bytes);
+      this.#queued += bytes.length;
+    }
+    this.#writeQueue();
+  }
+
+  /** Writes the queue, oldest first, as far as the descriptor takes it now (only the started line when startNew is false). */
+  #writeQueue(startNew = true): void {
+    const queue = this.#queue;
+    while (queue.length > 0 && !this.#broken && (this.#started || startNew)) {
+      const head = queue[0]!;
+      const written = native().writeLog(this.#out, head);
+      if (written === head.length) {
+        queue.shift();
+        this.#queued -= written;
+        this.#started = false;
+      } else if (written >= 0) {
+        queue[0] = head.subarray(written);
+        this.#queued -= written;
+        this.#started ||= written > 0;
+        break;
+      } else if (written === -EAGAIN) {
+        break;
+      } else {
+        this.#broken = true; // EPIPE, EBADF: nobody is listening
+      }
+    }
+    if (this.#broken) queue.length = this.#queued = 0;
+    if (queue.length > 0 && !this.#retry) {
+      this.#retry = setTimeout(() => {
+        this.#retry = undefined;
+        this.#writeQueue();
+      }, RETRY_MS).unref();
+    }
+  }
 }
 
 const encoder = new TextEncoder();
