@@ -332,6 +332,41 @@ t.test('zombies under reaper itself are called transient (reaper stopped so it c
   t.equal((await reaper.finished).code, 143);
 });
 
+t.test('a reaper in its own mount namespace, at a path the host does not have, is recognised from outside', async (t) => {
+  // As a container's reaper seen from the host: the package is bind-mounted at
+  // pkg/ only inside a private mount namespace (the host's pkg/ is empty), so
+  // its bundle's path means something only through /proc/<pid>/root.
+  const dir = mkdtempSync(join(tmpdir(), 'reaper-mntns-'));
+  const inside = join(dir, 'pkg');
+  mkdirSync(inside);
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const app = `echo ready; read go; (true &); (true &); echo spawned; exec sleep 1000`;
+  const reaper = run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+    `mount --bind ${ROOT} ${inside} && exec ${node} ${inside}/dist/cli.cjs -- sh -c '${app}'`], { pid1: false, stdin: 'pipe' });
+  t.teardown(() => {
+    try {
+      process.kill(reaper.initPid(), 'SIGCONT');
+    } catch {
+      // already gone
+    }
+    reaper.child.kill('SIGKILL');
+  });
+  await reaper.waitFor(/^ready$/, { timeoutMs: 15_000 });
+  const pid = reaper.initPid();
+  process.kill(pid, 'SIGSTOP');
+  reaper.child.stdin!.write('go\n');
+  await reaper.waitFor(/^spawned$/, { timeoutMs: 15_000 });
+  const group = await until(() => {
+    const g = groupOf(pid);
+    return g && g.count === 2 ? g : undefined;
+  }, 10_000, 'two zombies under the stopped reaper');
+  t.match(group.parent.command, new RegExp(`${inside}/dist/cli\\.cjs`), 'its bundle is at a path the host does not have');
+  t.equal(group.parent.kind, 'reaper', 'recognised through its own root (a realpath from the host finds nothing there)');
+  process.kill(pid, 'SIGCONT');
+  reaper.signal('SIGTERM');
+  t.equal((await reaper.finished).code, 143);
+});
+
 t.test('without the native addon: exit 3, one line naming cause and fix, never "healthy"', async (t) => {
   // A package tree as an install has it (dist/, package.json, node-gyp-build), with no
   // addon anywhere; the control is the same tree with the addon in build/Release.

@@ -2,12 +2,11 @@
 // what the parent is (reaper, another init, a PID 1 that is no init, or a
 // live process that never waits) and what to do about it. Processes come and
 // go while we look: anything that vanishes mid-scan is skipped, never thrown.
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ReaperError } from '../core/errors.js';
 import { native } from '../core/native.js';
 import {
-  ageMs, commandLine, executableOf, listProcesses, namespacePid, processArgs, procHasSelf, readCgroup, readMounts, readStat, resolveForProcess,
+  ageMs, commandLine, executableOf, listProcesses, namespacePid, processArgs, procHasSelf, readCgroup, readFileOfProcess, readMounts, readStat,
   threadsOf, type ProcessEntry,
 } from '../core/procfs.js';
 
@@ -200,11 +199,10 @@ function isReaper(pid: number, args: string[]): boolean {
 }
 
 function isReaperFile(pid: number, file: string): boolean {
-  const real = resolveForProcess(pid, file);
-  if (real === null) return false;
-  // <package>/dist/cli.cjs: the launcher and the sh bin exec node on it, so no other file of the package runs as reaper.
+  // <package>/dist/cli.cjs: the launcher and the sh bin exec node on it (by its real path), so no other file of the package runs as reaper.
+  const packageJson = readFileOfProcess(pid, join(dirname(dirname(file)), 'package.json'));
   try {
-    return (JSON.parse(readFileSync(join(dirname(dirname(real)), 'package.json'), 'utf8')) as { name?: unknown }).name === 'reaper-init';
+    return packageJson !== null && (JSON.parse(packageJson) as { name?: unknown }).name === 'reaper-init';
   } catch {
     return false;
   }

@@ -2,7 +2,8 @@
 // cgroup, mounts, and whether this /proc is ours at all. Processes come and go
 // while we look, and some are not ours to read: a vanished or forbidden entry
 // is skipped, never an error.
-import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statfsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statfsSync } from 'node:fs';
+import { normalize } from 'node:path';
 import { isSystemError } from './errors.js';
 import { native, type NativeProcStat } from './native.js';
 
@@ -93,13 +94,15 @@ export function executableOf(pid: number): string | null {
   }
 }
 
-/** Where a path a process names (absolute, or relative to its cwd) leads, seen through its root; null when it leads nowhere. */
-export function resolveForProcess(pid: number, file: string): string | null {
-  try {
-    return realpathSync(file.startsWith('/') ? `/proc/${pid}/root${file}` : `/proc/${pid}/cwd/${file}`);
-  } catch {
-    return null;
-  }
+/**
+ * A file as a process names it (absolute: under its root; relative: under its
+ * cwd), read through /proc so that a container's path works from the host;
+ * null when unreadable. The kernel walks the path inside the process's root:
+ * a realpath() here would follow /proc/<pid>/root to our own root instead.
+ */
+export function readFileOfProcess(pid: number, file: string): string | null {
+  const path = normalize(file);
+  return readText(path.startsWith('/') ? `/proc/${pid}/root${path}` : `/proc/${pid}/cwd/${path}`);
 }
 
 /** The command line, or the bracketed name when it has none (kernel threads, zombies). */

@@ -253,7 +253,7 @@ export const OPTIONS: OptionSpec[] = [
   },
   {
     long: 'orphans', value: 'POLICY', env: 'REAPER_ORPHANS',
-    help: 'reap (default), or terminate: a process re-parented to reaper while the child runs gets the drain signal at once and SIGKILL after the grace period.',
+    help: 'reap (default), or terminate: a process re-parented to reaper while the child runs gets the drain signal when a second scan (once a second) still finds it, so it has started up, and SIGKILL after the grace period.',
     apply(o, value, source) {
       if (value !== 'reap' && value !== 'terminate') throw new UsageError(`${source}: ${shown(value)} is not an orphan policy; use reap or terminate.`);
       o.orphans = value;

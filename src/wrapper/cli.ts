@@ -95,8 +95,11 @@ async function main(): Promise<number> {
     // took only part of. Node's exit path would restore terminal modes and
     // abort on a hung-up terminal, hence exitNow.
     log.flush();
-    // Whole or not at all, like every line: said last, when the reader may have caught up.
-    if (log.dropped > 0) log.warn(`${log.dropped} log line${log.dropped === 1 ? ' was' : 's were'} dropped: nothing read reaper's stderr fast enough`);
+    // Said last, when the reader may have caught up; flushed again, so that it too is whole or not at all.
+    if (log.dropped > 0) {
+      log.warn(`${log.dropped} log line${log.dropped === 1 ? ' was' : 's were'} dropped: nothing read reaper's stderr fast enough`);
+      log.flush();
+    }
     return native().exitNow(result.exitCode);
   } catch (error) {
     const exitCode = (error as { exitCode?: number }).exitCode ?? 1;

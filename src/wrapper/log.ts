@@ -128,7 +128,11 @@ class LineWriter {
       Atomics.wait(pause, 0, 0, 5); // a few ms for the reader; PID 1 has nothing else to do now
     }
     clearTimeout(this.#retry);
-    this.dropped += this.#queue.length - (this.#started ? 1 : 0);
+    // What was never started is dropped now, and taken out: a later line must not write it after all.
+    for (const line of this.#queue.splice(this.#started ? 1 : 0)) {
+      this.#queued -= line.length;
+      this.dropped++;
+    }
   }
 
   /**
