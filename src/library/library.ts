@@ -11,7 +11,7 @@
 // when its last handle is stopped, disposed or aborted.
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
-import { decodeWaitStatus, describeStatus, type ExitStatus } from '../core/exit-status.js';
+import { decodeWaitStatus, describeStatus, exitCodeOf, type ExitStatus } from '../core/exit-status.js';
 import { ReaperError } from '../core/errors.js';
 import { native, type NativeExit } from '../core/native.js';
 import { ageMs, childrenOf, hasChildrenFiles, listProcesses, procIsOurs, readStat } from '../core/procfs.js';
@@ -208,7 +208,7 @@ function terminationListeners(config: ReaperConfig): Map<string, () => void> {
       // signal-exit's listeners do not count as the app's.
       const others = process.listeners(name).filter((other) => other !== listener).length;
       if (others > signalExitListeners()) return;
-      process.exit(128 + SIGNAL_NUMBERS[name]);
+      process.exit(exitCodeOf({ exitCode: null, signal: SIGNAL_NUMBERS[name], coreDumped: false }));
     };
     listeners.set(name, listener);
   }

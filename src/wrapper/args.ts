@@ -243,7 +243,7 @@ export const OPTIONS: OptionSpec[] = [
   },
   {
     long: 'stop-timeout', value: 'DURATION', env: 'REAPER_STOP_TIMEOUT',
-    help: 'SIGKILL the child if it is still running this long after reaper received SIGTERM or SIGINT (off by default; counts the forward delay).',
+    help: 'SIGKILL the child if it is still running this long after reaper received SIGTERM or SIGINT (off by default; 0 is at once; counts the forward delay).',
     apply(o, value, source) { o.stopTimeoutMs = parseDuration(value, source); },
   },
   {

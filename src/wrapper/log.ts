@@ -78,7 +78,7 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
 
 /** Whole lines to one descriptor, never blocking: a line goes out whole, is finished later, or is dropped whole (see the top of this file). */
 class LineWriter {
-  dropped = 0;
+  #dropped = 0;
   #out = -1;
   #broken = false;
   readonly #queue: Buffer[] = [];
@@ -89,6 +89,10 @@ class LineWriter {
 
   constructor(readonly fd: number) {}
 
+  get dropped(): number {
+    return this.#dropped;
+  }
+
   write(line: string): void {
     if (this.#broken) return;
     try {
@@ -97,7 +101,7 @@ class LineWriter {
       if (this.#queue.length > 0) return this.#enqueue(bytes);
       const written = native().writeLog(this.#out, bytes);
       if (written === bytes.length) return;
-      if (written === -EAGAIN) this.dropped++; // not started: dropped whole
+      if (written === -EAGAIN) this.#dropped++; // not started: dropped whole
       else if (written < 0) this.#broken = true;
       else {
         this.#queue.push(bytes.subarray(written));
@@ -131,7 +135,7 @@ class LineWriter {
     // What was never started is dropped now, and taken out: a later line must not write it after all.
     for (const line of this.#queue.splice(this.#started ? 1 : 0)) {
       this.#queued -= line.length;
-      this.dropped++;
+      this.#dropped++;
     }
   }
 
@@ -144,9 +148,9 @@ class LineWriter {
     const first = this.#started ? 1 : 0;
     while (this.#queue.length > first && this.#queued + bytes.length > QUEUE_MAX) {
       this.#queued -= this.#queue.splice(first, 1)[0]!.length;
-      this.dropped++;
+      this.#dropped++;
     }
-    if (this.#queued + bytes.length > QUEUE_MAX) this.dropped++;
+    if (this.#queued + bytes.length > QUEUE_MAX) this.#dropped++;
     else {
       this.#queue.push(bytes);
       this.#queued += bytes.length;
