@@ -2,12 +2,12 @@
 // its command line and count; under reaper as PID 1 its zombies disappear once
 // it dies, under node as PID 1 they stay; --json, --max, usage errors, running
 // unprivileged and while processes come and go.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, fixture, run, runReaper, teardown, until, requirePid1 } from './harness/index.js';
+import { ROOT, fixture, run, runReaper, teardown, until, requirePid1, type Running } from './harness/index.js';
 import { census, parseCgroupPath, zombieCensus, CENSUS_SCHEMA_VERSION, type CensusReport, type ZombieGroup } from '../dist/census/census.js';
 
 // These tests run reaper as a real PID 1 (unshare --pid).
@@ -304,8 +304,9 @@ t.test('cgroup paths name containers, pods and units', async (t) => {
   t.equal(parseCgroupPath('/').label, null);
 });
 
-t.test('zombies under reaper itself are called transient (reaper stopped so it cannot reap yet)', async (t) => {
-  const reaper = runReaper(['--', 'sh', '-c', 'echo ready; read go; (true &); (true &); echo spawned; exec sleep 1000'], { pid1: false, stdin: 'pipe' });
+/** The app makes two zombies while reaper is stopped (so it cannot reap them yet); the census's group for them. */
+const STOPPED_REAPER_APP = 'echo ready; read go; (true &); (true &); echo spawned; exec sleep 1000';
+async function zombiesUnderStoppedReaper(t: Test, reaper: Running): Promise<{ pid: number; group: ZombieGroup }> {
   t.teardown(() => {
     try {
       process.kill(reaper.initPid(), 'SIGCONT');
@@ -323,7 +324,13 @@ t.test('zombies under reaper itself are called transient (reaper stopped so it c
     const g = groupOf(pid);
     return g && g.count === 2 ? g : undefined;
   }, 10_000, 'two zombies under the stopped reaper');
-  t.equal(group.parent.kind, 'reaper', 'recognised as reaper from its command line');
+  return { pid, group };
+}
+
+t.test('zombies under reaper itself are called transient (reaper stopped so it cannot reap yet)', async (t) => {
+  const reaper = runReaper(['--', 'sh', '-c', STOPPED_REAPER_APP], { pid1: false, stdin: 'pipe' });
+  const { pid, group } = await zombiesUnderStoppedReaper(t, reaper);
+  t.equal(group.parent.kind, 'reaper', 'recognised as reaper by its bundle');
   t.match(group.advice, /^transient: reaper reaps/);
   process.kill(pid, 'SIGCONT');
   await until(() => (groupOf(pid) ? undefined : true), 10_000, 'reaper to reap them once resumed');
@@ -340,26 +347,9 @@ t.test('a reaper in its own mount namespace, at a path the host does not have, i
   const inside = join(dir, 'pkg');
   mkdirSync(inside);
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const app = `echo ready; read go; (true &); (true &); echo spawned; exec sleep 1000`;
   const reaper = run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-    `mount --bind ${ROOT} ${inside} && exec ${node} ${inside}/dist/cli.cjs -- sh -c '${app}'`], { pid1: false, stdin: 'pipe' });
-  t.teardown(() => {
-    try {
-      process.kill(reaper.initPid(), 'SIGCONT');
-    } catch {
-      // already gone
-    }
-    reaper.child.kill('SIGKILL');
-  });
-  await reaper.waitFor(/^ready$/, { timeoutMs: 15_000 });
-  const pid = reaper.initPid();
-  process.kill(pid, 'SIGSTOP');
-  reaper.child.stdin!.write('go\n');
-  await reaper.waitFor(/^spawned$/, { timeoutMs: 15_000 });
-  const group = await until(() => {
-    const g = groupOf(pid);
-    return g && g.count === 2 ? g : undefined;
-  }, 10_000, 'two zombies under the stopped reaper');
+    `mount --bind ${ROOT} ${inside} && exec ${node} ${inside}/dist/cli.cjs -- sh -c '${STOPPED_REAPER_APP}'`], { pid1: false, stdin: 'pipe' });
+  const { pid, group } = await zombiesUnderStoppedReaper(t, reaper);
   t.match(group.parent.command, new RegExp(`${inside}/dist/cli\\.cjs`), 'its bundle is at a path the host does not have');
   t.equal(group.parent.kind, 'reaper', 'recognised through its own root (a realpath from the host finds nothing there)');
   process.kill(pid, 'SIGCONT');
