@@ -5,7 +5,8 @@
 // Usage errors are one line on stderr and exit status 2.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { shown, unknownVariables } from '../wrapper/args.js';
+import { shown } from '../core/format.js';
+import { unknownVariables } from '../wrapper/args.js';
 import { census, type CensusReport, type ZombieGroup } from './census.js';
 import { UsageError } from '../core/errors.js';
 import { formatDuration, listed, printable, toJson } from '../core/format.js';

@@ -67,3 +67,11 @@ const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 export function toJson(value: unknown, indent?: number): string {
   return JSON.stringify(value, null, indent).replace(JSON_UNSAFE, (char) => `\\u${hex(char, 4)}`);
 }
+
+/**
+ * A value as it appears in an error message: quoted, control characters
+ * escaped (a newline must not split the one line), and cut short when huge.
+ */
+export function shown(value: string, max = 40): string {
+  return `"${printable(value, max)}"`;
+}

@@ -3,7 +3,7 @@
 // the app's flags. Every option has a REAPER_* twin; tini's and dumb-init's
 // flags and variables are accepted too, so reaper drops in for either.
 import { UsageError } from '../core/errors.js';
-import { printable } from '../core/format.js';
+import { shown } from '../core/format.js';
 import { native } from '../core/native.js';
 import { parseSignal, SIGCHLD, SIGKILL, SIGSTOP, SIGTERM, signalName } from '../core/signals.js';
 import { LEVEL_NAMES, type LogFormat } from './log.js';
@@ -83,14 +83,6 @@ export function defaults(flavour: Flavour = 'reaper'): RunOptions {
     pause: false,
     orphans: 'reap',
   };
-}
-
-/**
- * A value as it appears in an error message: quoted, control characters
- * escaped (a newline must not split the one line), and cut short when huge.
- */
-export function shown(value: string, max = 40): string {
-  return `"${printable(value, max)}"`;
 }
 
 /** parseSignal, with the value made safe to show before it can appear in a message. */

@@ -2,7 +2,7 @@
 // what went wrong with which program, and what to do about it.
 import { accessSync, constants, existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { shown } from '../args.js';
+import { shown } from '../../core/format.js';
 import { isSystemError } from '../../core/errors.js';
 
 export interface SpawnFailure {
