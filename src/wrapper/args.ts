@@ -96,6 +96,12 @@ function signalArg(value: string, source: string, allowZero = false): number {
 const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
 const FALSE_WORDS = new Set(['0', 'false', 'no', 'off']);
 
+/** value, when it is one of choices; otherwise a usage error naming them. */
+function oneOf<T extends string>(value: string, source: string, what: string, choices: readonly T[]): T {
+  if ((choices as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`${source}: ${shown(value)} is not ${what}; use ${choices.join(' or ')}.`);
+}
+
 function parseSwitch(value: string, source: string): boolean {
   const word = value.trim().toLowerCase();
   if (TRUE_WORDS.has(word)) return true;
@@ -183,10 +189,7 @@ export const OPTIONS: OptionSpec[] = [
   {
     long: 'log-format', value: 'FORMAT', env: 'REAPER_LOG_FORMAT',
     help: 'text (default) or json: one JSON object per line, for log shippers.',
-    apply(o, value, source) {
-      if (value !== 'text' && value !== 'json') throw new UsageError(`${source}: ${shown(value)} is not a log format; use text or json.`);
-      o.logFormat = value;
-    },
+    apply(o, value, source) { o.logFormat = oneOf(value, source, 'a log format', ['text', 'json']); },
   },
   {
     short: 'g', long: 'process-group', env: 'REAPER_PROCESS_GROUP',
@@ -246,10 +249,7 @@ export const OPTIONS: OptionSpec[] = [
   {
     long: 'orphans', value: 'POLICY', env: 'REAPER_ORPHANS',
     help: 'reap (default), or terminate: a process re-parented to reaper while the child runs gets the drain signal when a second scan (once a second) still finds it, so it has started up, and SIGKILL after the grace period.',
-    apply(o, value, source) {
-      if (value !== 'reap' && value !== 'terminate') throw new UsageError(`${source}: ${shown(value)} is not an orphan policy; use reap or terminate.`);
-      o.orphans = value;
-    },
+    apply(o, value, source) { o.orphans = oneOf(value, source, 'an orphan policy', ['reap', 'terminate']); },
   },
   {
     short: 'P', long: 'pause', env: 'REAPER_PAUSE',
