@@ -115,16 +115,11 @@ export function commandLine(pid: number, fallback = ''): string {
  * does and then vanishes did not exit on it. False when it cannot be read.
  */
 export function ignoresSignal(pid: number, signal: number): boolean {
-  try {
-    const mask = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1];
-    return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(signal - 1)) & 1n) === 1n;
-  } catch {
-    return false;
-  }
+  return maskHas(statusField(pid, 'SigIgn'), signal - 1);
 }
 
 /** CAP_KILL's bit in the capability sets of /proc/<pid>/status. */
-const CAP_KILL = 5n;
+const CAP_KILL = 5;
 
 /**
  * Whether reaper may signal every process of its namespace (CAP_KILL in its
@@ -132,8 +127,17 @@ const CAP_KILL = 5n;
  * other users refuse its signals. False when it cannot be read.
  */
 export function maySignalEveryone(): boolean {
-  const mask = readText('/proc/self/status')?.match(/^CapEff:\s*([0-9a-f]+)$/m)?.[1];
-  return mask !== undefined && ((BigInt(`0x${mask}`) >> CAP_KILL) & 1n) === 1n;
+  return maskHas(statusField('self', 'CapEff'), CAP_KILL);
+}
+
+/** One field of /proc/<pid>/status (SigIgn, CapEff, NSpid...), trimmed; null when unreadable or absent. */
+function statusField(pid: number | 'self', name: string): string | null {
+  return readText(`/proc/${pid}/status`)?.match(new RegExp(`^${name}:(.*)$`, 'm'))?.[1]?.trim() ?? null;
+}
+
+/** Whether bit is set in a hexadecimal mask as /proc/<pid>/status prints it (false for null). */
+function maskHas(hex: string | null, bit: number): boolean {
+  return hex !== null && /^[0-9a-f]+$/.test(hex) && ((BigInt(`0x${hex}`) >> BigInt(bit)) & 1n) === 1n;
 }
 
 /** Milliseconds since the process started, from its start time in clock ticks. */
@@ -246,11 +250,8 @@ export function readMounts(typePrefix: string): Mount[] {
 
 /** The process's pid in its innermost pid namespace (NSpid's last field). */
 export function namespacePid(pid: number): number | null {
-  const status = readText(`/proc/${pid}/status`);
-  const match = status ? /^NSpid:\s+(.*)$/m.exec(status) : null;
-  if (!match) return null;
-  const pids = match[1]!.trim().split(/\s+/);
-  return Number(pids[pids.length - 1]);
+  const pids = statusField(pid, 'NSpid')?.split(/\s+/);
+  return pids ? Number(pids[pids.length - 1]) : null;
 }
 
 /** Our own command line as the kernel holds it, raw bytes; null without /proc. */
