@@ -164,7 +164,7 @@ export function cgroupOwner(pid: number): CgroupOwner | null {
     const second = line.indexOf(':', first + 1);
     if (first < 0 || second < 0) continue;
     const controllers = line.slice(first + 1, second);
-    paths.set(controllers === '' ? '' : controllers, line.slice(second + 1));
+    paths.set(controllers, line.slice(second + 1));
   }
   const ordered = [paths.get(''), paths.get('name=systemd'), paths.get('memory'), ...paths.values()];
   // The first path that names something wins; otherwise the first non-root one.

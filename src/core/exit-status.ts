@@ -29,3 +29,8 @@ export function describeStatus(status: ExitStatus): string {
   }
   return `exited with code ${status.exitCode}`;
 }
+
+/** The name of the signal that killed it (SIGTERM), or null when it exited. */
+export function signalNameOf(status: ExitStatus): string | null {
+  return status.signal === null ? null : signalName(status.signal);
+}

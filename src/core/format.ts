@@ -31,6 +31,10 @@ export function formatCount(count: number): string {
 // arrives here as U+FFFD, shown as is: /proc text is decoded as UTF-8
 // (procfs, census, the notify record), as N-API decodes the addon's strings.
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/** Whether value holds a character printable() would escape. */
+export function needsEscape(value: string): boolean {
+  return new RegExp(UNSAFE.source).test(value);
+}
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 const hex = (char: string, digits: number) => char.charCodeAt(0).toString(16).padStart(digits, '0');
 const escapeOne = (char: string) => NAMED[char] ?? (char.charCodeAt(0) < 0x100 ? `\\x${hex(char, 2)}` : `\\u${hex(char, 4)}`);

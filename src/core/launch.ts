@@ -32,8 +32,7 @@ export function launch(): Launch | null {
  */
 export function appEnvironment(): Buffer[] {
   // /proc/self/environ is the block the kernel gave us: reaper never changes process.env.
-  const raw = ownEnvironment() ??
-    Object.entries(process.env).map(([key, value]) => Buffer.from(`${key}=${value}`));
+  const raw = rawEnvironment();
   const out: Buffer[] = [];
   // Both prefixes start with "__": most entries are passed on after one byte compare.
   const startsWith = (entry: Buffer, prefix: Buffer) => entry[0] === prefix[0] && entry[1] === prefix[1] &&
@@ -72,12 +71,16 @@ export function relaunchIfShaped(warn: (message: string) => void): void {
   if (shaping.length === 0) return;
   const argv = ownCommandLine() ??
     [process.execPath, ...process.execArgv, ...process.argv.slice(1)].map((arg) => Buffer.from(arg));
-  const env = ownEnvironment() ??
-    Object.entries(process.env).map(([key, value]) => Buffer.from(`${key}=${value}`));
+  const env = rawEnvironment();
   try {
     native().relaunch(process.execPath, argv, env, process.argv[1] ?? 'reaper');
   } catch (error) {
     warn(`could not start node again without ${shaping.join(', ')} (${(error as Error).message}); ` +
       'they apply to reaper too: run reaper through its bin (node_modules/.bin/reaper) instead.');
   }
+}
+
+/** The environment block the kernel gave us, raw; Node's decoded copy without /proc. */
+function rawEnvironment(): Buffer[] {
+  return ownEnvironment() ?? Object.entries(process.env).map(([key, value]) => Buffer.from(`${key}=${value}`));
 }

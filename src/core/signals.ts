@@ -1,7 +1,7 @@
 // Signal names and numbers. Node's os.constants.signals covers 1-31; the
 // real-time range starts where the C library says (glibc 34, musl 35), so it
 // is asked of the addon, built against that C library, when a name needs it.
-import { UsageError } from './errors.js';
+import { isSystemError, UsageError } from './errors.js';
 import { native } from './native.js';
 
 // node:os is loaded when a signal is first named, not on every start (a
@@ -28,6 +28,9 @@ export const SIGTERM = 15;
 export const SIGCHLD = 17;
 export const SIGCONT = 18;
 export const SIGSTOP = 19;
+export const SIGTSTP = 20;
+export const SIGTTIN = 21;
+export const SIGTTOU = 22;
 /** The kernel's last signal, whatever the C library. */
 export const SIGRTMAX = 64;
 
@@ -68,4 +71,19 @@ export function parseSignal(text: string, what: string, allowZero = false): numb
     if (number !== undefined) return number;
   }
   throw new UsageError(`${what}: unknown signal "${text}"; use a name such as SIGTERM, TERM, SIGRTMIN+2, or a number 1-${SIGRTMAX}.`);
+}
+
+/**
+ * kill() to many at once, unnamed: -1 (as PID 1, every process of its pid
+ * namespace but itself) or -pgid (a process group: its id lives as long as a
+ * member does). False when there is none (ESRCH); other errors throw.
+ */
+export function killTarget(target: number, signal: number): boolean {
+  try {
+    process.kill(target, signal);
+    return true;
+  } catch (error) {
+    if (isSystemError(error) && error.code === 'ESRCH') return false;
+    throw error;
+  }
 }

@@ -11,11 +11,11 @@
 // when its last handle is stopped, disposed or aborted.
 import { EventEmitter } from 'node:events';
 import { inspect } from 'node:util';
-import { decodeWaitStatus, describeStatus, exitCodeOf, type ExitStatus } from '../core/exit-status.js';
+import { decodeWaitStatus, describeStatus, exitCodeOf, signalNameOf, type ExitStatus } from '../core/exit-status.js';
 import { ReaperError } from '../core/errors.js';
 import { native, type NativeExit } from '../core/native.js';
 import { ageMs, childrenOf, hasChildrenFiles, listProcesses, procIsOurs, readStat } from '../core/procfs.js';
-import { SIGHUP, SIGINT, SIGTERM, signalName } from '../core/signals.js';
+import { SIGHUP, SIGINT, SIGTERM } from '../core/signals.js';
 
 export interface ReaperOptions {
   /** Become a child subreaper when not PID 1, so orphans come to this process (default true). */
@@ -87,8 +87,8 @@ export interface Reaper extends EventEmitter<ReaperEvents> {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const TERMINATION_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
-const SIGNAL_NUMBERS = { SIGHUP, SIGINT, SIGTERM } as const;
+const SIGNAL_NUMBERS = { SIGTERM, SIGINT, SIGHUP } as const;
+const TERMINATION_SIGNALS = Object.keys(SIGNAL_NUMBERS) as (keyof typeof SIGNAL_NUMBERS)[];
 const DEFAULTS: ReaperConfig = { subreaper: true, handleTerminationSignals: true, graceMs: 250 };
 /** setTimeout's limit: a longer delay fires at once. */
 const MAX_GRACE_MS = 2 ** 31 - 1;
@@ -189,7 +189,7 @@ function toReapEvent(exit: NativeExit): ReapEvent {
     pid: exit.pid,
     ...status,
     comm: exit.comm ?? '',
-    signalName: status.signal === null ? null : signalName(status.signal),
+    signalName: signalNameOf(status),
     ageMs: exit.startTicks ? ageMs(exit.startTicks) : null,
     description: describeStatus(status),
   };

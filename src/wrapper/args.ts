@@ -3,9 +3,9 @@
 // the app's flags. Every option has a REAPER_* twin; tini's and dumb-init's
 // flags and variables are accepted too, so reaper drops in for either.
 import { UsageError } from '../core/errors.js';
-import { shown } from '../core/format.js';
+import { needsEscape, shown } from '../core/format.js';
 import { native } from '../core/native.js';
-import { parseSignal, SIGCHLD, SIGKILL, SIGSTOP, SIGTERM, signalName } from '../core/signals.js';
+import { parseSignal, SIGCHLD, SIGKILL, SIGSTOP, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU, signalName } from '../core/signals.js';
 import { LEVEL_NAMES, type LogFormat } from './log.js';
 
 export interface RunOptions {
@@ -87,7 +87,7 @@ export function defaults(flavour: Flavour = 'reaper'): RunOptions {
 
 /** parseSignal, with the value made safe to show before it can appear in a message. */
 function signalArg(value: string, source: string, allowZero = false): number {
-  if (value.length > 32 || /[\u0000-\u001f\u007f]/.test(value)) {
+  if (value.length > 32 || needsEscape(value)) {
     throw new UsageError(`${source}: unknown signal ${shown(value)}; use a name such as SIGTERM, TERM, SIGRTMIN+2, or a number.`);
   }
   return parseSignal(value, source, allowZero);
@@ -385,9 +385,7 @@ function checkCommand(options: RunOptions): void {
  * rewrote them.
  */
 function stopsAsSigstop(options: RunOptions): void {
-  // (By name: node:os, which has the numbers, loads only in this mode.)
-  const [SIGTSTP, SIGTTIN, SIGTTOU] = ['TSTP', 'TTIN', 'TTOU'].map((name) => parseSignal(name, 'session mode'));
-  for (const stop of [SIGTSTP!, SIGTTIN!, SIGTTOU!]) if (!options.rewrite.has(stop)) options.rewrite.set(stop, SIGSTOP);
+  for (const stop of [SIGTSTP, SIGTTIN, SIGTTOU]) if (!options.rewrite.has(stop)) options.rewrite.set(stop, SIGSTOP);
 }
 
 function applyOption(spec: OptionSpec, options: RunOptions, value: string, source: string, flavour: Flavour) {

@@ -91,15 +91,10 @@ async function main(): Promise<number> {
     // starts (scripts/bundle-cli.js). --pause starts no app and leaves it to a run that does.
     const writeCodeCache = (globalThis as { [key: symbol]: (() => void) | undefined })[Symbol.for('reaper.writeCodeCache')];
     const result = await (options.pause ? pause(options, log) : supervise(options, log, writeCodeCache));
-    // Everything is reaped and logged; flush() finishes a line a slow reader
+    // Everything is reaped and logged; close() finishes a line a slow reader
     // took only part of. Node's exit path would restore terminal modes and
     // abort on a hung-up terminal, hence exitNow.
-    log.flush();
-    // Said last, when the reader may have caught up; flushed again, so that it too is whole or not at all.
-    if (log.dropped > 0) {
-      log.warn(`${log.dropped} log line${log.dropped === 1 ? ' was' : 's were'} dropped: nothing read reaper's stderr fast enough`);
-      log.flush();
-    }
+    log.close();
     return native().exitNow(result.exitCode);
   } catch (error) {
     const exitCode = (error as { exitCode?: number }).exitCode ?? 1;
@@ -108,7 +103,7 @@ async function main(): Promise<number> {
     const message = (error as Error).message;
     if (error instanceof ReaperError || exitCode !== 1) log.error(message);
     else log.error(`could not start: ${isSystemError(error) ? message : (error as Error).stack}`);
-    log.flush();
+    log.close();
     return exitCode;
   }
 }

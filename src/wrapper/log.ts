@@ -32,10 +32,8 @@ export interface Logger {
   info(message: string, fields?: Fields): void;
   debug(message: string, fields?: Fields): void;
   trace(message: string, fields?: Fields): void;
-  /** Before exit: lets a slow reader take the rest of a line already started (bounded wait). */
-  flush(): void;
-  /** Lines dropped whole (a full pipe, a stalled reader); reaper's last line says how many (src/wrapper/cli.ts). */
-  readonly dropped: number;
+  /** Before exit: lets a slow reader take the rest of a line already started (bounded wait), then says how many lines were dropped. */
+  close(): void;
 }
 
 /** PIPE_BUF on Linux: a pipe takes a write of at most this many bytes whole or not at all. */
@@ -69,9 +67,12 @@ export function createLogger(verbosity: number, format: LogFormat = 'text', fd =
     info: log(2),
     debug: log(3),
     trace: log(4),
-    flush: () => out.flush(),
-    get dropped() {
-      return out.dropped;
+    close() {
+      out.flush();
+      // Said last, when the reader may have caught up; flushed again, so that it too is whole or not at all.
+      if (out.dropped === 0) return;
+      log(1)(`${out.dropped} log line${out.dropped === 1 ? ' was' : 's were'} dropped: nothing read reaper's stderr fast enough`);
+      out.flush();
     },
   };
 }

@@ -23,7 +23,7 @@ import type { Logger } from '../log.js';
 import { native } from '../../core/native.js';
 import { PinnedSignaller, processKey } from './pinned-signal.js';
 import { ignoresSignal, listDescendants, maySignalEveryone, procIsOurs, procSelf, readProcessTable, type ProcessEntry, type ProcessTable } from '../../core/procfs.js';
-import { SIGCONT, SIGKILL, signalName } from '../../core/signals.js';
+import { SIGCONT, SIGKILL, killTarget, signalName } from '../../core/signals.js';
 
 export interface DrainedProcess {
   pid: number;
@@ -140,12 +140,7 @@ function anythingLeftFor(scope: 'namespace' | 'descendants'): () => boolean {
 }
 
 function nothingLeftReport(context: DrainContext, durationMs: number): DrainReport {
-  return {
-    // A getter: naming a signal loads node:os, which this end of a start does not need.
-    get signal() { return signalName(context.signal); },
-    graceMs: context.graceMs, scope: 'nothing-left', processes: [],
-    exitedOnSignal: 0, exitedByThemselves: 0, killed: [], refused: [], killedUnnamed: false, interruptedBy: null, durationMs, survivors: 0,
-  };
+  return buildReport(context, 'nothing-left', { processes: [], killedUnnamed: false }, { interruptedBy: null, survivors: 0 }, durationMs);
 }
 
 /** Whose /proc this is decides what reaper can prove is its own (see procIsOurs). */
@@ -229,7 +224,7 @@ function processTableOf(scope: 'namespace' | 'descendants'): ScopeTable {
 /** kill() to many at once; EPERM (none of them may be signalled by us: their named members say so themselves) is "reached no one" too. */
 function killAtOnce(target: number, signal: number): boolean {
   try {
-    return killUnnamed(target, signal);
+    return killTarget(target, signal);
   } catch (error) {
     if (isSystemError(error) && error.code === 'EPERM') return false;
     throw error;
@@ -375,20 +370,6 @@ export class NamedScope implements ScopeStrategy {
   }
 }
 
-/**
- * kill(-1) as PID 1: every process of its pid namespace but itself; kill(-pgid):
- * the app's group (its id lives as long as a member does). False when there is none.
- */
-function killUnnamed(target: number, signal: number): boolean {
-  try {
-    process.kill(target, signal);
-    return true;
-  } catch (error) {
-    if (isSystemError(error) && error.code === 'ESRCH') return false;
-    throw error;
-  }
-}
-
 /** One kill() target for all: newcomers forked after the drain signal get only the SIGKILL at the end of the grace period. */
 export class UnnamedScope implements ScopeStrategy {
   readonly unnamed = true;
@@ -401,7 +382,7 @@ export class UnnamedScope implements ScopeStrategy {
   #killedUnnamed = false;
 
   constructor(readonly scope: 'namespace-unnamed' | 'group-unnamed', context: Pick<DrainContext, 'signal' | 'log' | 'appPid'>,
-    kill: (target: number, signal: number) => boolean = killUnnamed) {
+    kill: (target: number, signal: number) => boolean = killTarget) {
     this.#context = context;
     this.#kill = kill;
     this.#target = scope === 'namespace-unnamed' ? -1 : -context.appPid;
@@ -537,11 +518,12 @@ export function buildReport(context: Pick<DrainContext, 'signal' | 'graceMs'>, s
   phases: PhaseOutcome, durationMs: number): DrainReport {
   const { processes } = outcome;
   return {
-    signal: signalName(context.signal),
+    // A getter: naming a signal loads node:os, which a start with nothing left to drain does not need.
+    get signal() { return signalName(context.signal); },
     graceMs: context.graceMs,
     scope,
     processes,
-    exitedOnSignal: processes.filter((p) => !p.killed && !p.refused && !p.exitedByItself).length,
+    exitedOnSignal: processes.filter(exitedOnSignal).length,
     exitedByThemselves: processes.filter((p) => p.exitedByItself).length,
     killed: processes.filter((p) => p.killed),
     refused: processes.filter((p) => !p.killed && p.refused),
@@ -552,6 +534,11 @@ export function buildReport(context: Pick<DrainContext, 'signal' | 'graceMs'>, s
   };
 }
 
+/** Gone on the drain signal: neither killed, nor refused, nor gone before it could act. */
+function exitedOnSignal(p: DrainedProcess): boolean {
+  return !p.killed && !p.refused && !p.exitedByItself;
+}
+
 export function summarize(report: DrainReport): string {
   const killedWhen = report.interruptedBy ? `when ${report.interruptedBy} interrupted the drain` : `after the ${formatDuration(report.graceMs)} grace period`;
   if (report.scope === 'namespace-unnamed' || report.scope === 'group-unnamed') {
@@ -560,7 +547,7 @@ export function summarize(report: DrainReport): string {
       (report.killedUnnamed ? `; SIGKILL sent to what was left ${killedWhen}` : `; all exited on ${report.signal}`);
   }
   const total = report.processes.length;
-  const exited = report.processes.filter((p) => p.exitedAfterMs !== null && !p.killed && !p.refused && !p.exitedByItself);
+  const exited = report.processes.filter((p) => exitedOnSignal(p) && p.exitedAfterMs !== null);
   const slowest = Math.max(0, ...exited.map((p) => p.exitedAfterMs!));
   const named = (list: DrainedProcess[], detail = false) => listed(list.map((p) => `${p.pid} (${printable(p.comm)})${detail ? ` ${p.refused}` : ''}`));
   const parts = [`drained ${total} process${total === 1 ? '' : 'es'} in ${formatDuration(report.durationMs)}`];

@@ -9,7 +9,6 @@ import type { SupervisionEvent } from './handler.js';
 import { HandlerFacts } from './handler-facts.js';
 import { native, type NativeBinding } from '../../core/native.js';
 
-export type { SupervisionEvent } from './handler.js';
 
 /** How often the facts are read when the notify pipe cannot be watched. */
 const FALLBACK_POLL_MS = 50;

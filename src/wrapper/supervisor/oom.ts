@@ -153,7 +153,7 @@ export function explainDeath(pid: number, name: string, status: ExitStatus, watc
     };
   }
   const others = kills > 0
-    ? `; meanwhile the kernel's OOM killer killed ${kills === 1 ? 'a process' : `${kills} processes`} in its cgroup ${watch.cgroup!.path}, which reached ${limit}`
+    ? `; meanwhile the kernel's OOM killer killed ${kills === 1 ? 'a process' : `${kills} processes`} in its cgroup ${printable(watch.cgroup!.path)}, which reached ${limit}`
     : '';
   return { message: `${name} (pid ${pid}) ${describeStatus(status)}${others}`, oomKilled: false, memoryLimitBytes: after.limitBytes };
 }

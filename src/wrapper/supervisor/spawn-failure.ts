@@ -2,7 +2,7 @@
 // what went wrong with which program, and what to do about it.
 import { accessSync, constants, existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { shown } from '../../core/format.js';
+import { needsEscape, shown } from '../../core/format.js';
 import { isSystemError } from '../../core/errors.js';
 
 export interface SpawnFailure {
@@ -38,7 +38,7 @@ function interpreterOf(path: string): string | null {
 
 /** A path as it appears in the message: plain, unless a control character or its length would break the one line. */
 function display(path: string): string {
-  return /[\u0000-\u001f\u007f]/.test(path) || path.length > 200 ? shown(path, 200) : path;
+  return needsEscape(path) || path.length > 200 ? shown(path, 200) : path;
 }
 
 export function describeSpawnFailure(error: unknown, rawFile: string): SpawnFailure {

@@ -9,16 +9,16 @@
 import type { RunOptions } from '../args.js';
 import type { DrainReport } from './drain.js';
 import { isSystemError } from '../../core/errors.js';
-import { EventStream, type SupervisionEvent } from './events.js';
-import { describeStatus, exitCodeOf, type ExitStatus } from '../../core/exit-status.js';
+import { EventStream } from './events.js';
+import { describeStatus, exitCodeOf, signalNameOf, type ExitStatus } from '../../core/exit-status.js';
 import { formatDuration, printable } from '../../core/format.js';
-import { installHandler, releaseHeldTerm, setMainChild, setNoMainChild, signalApp, type HandlerConfig } from './handler.js';
+import { installHandler, releaseHeldTerm, setMainChild, setNoMainChild, signalApp, type HandlerConfig, type SupervisionEvent } from './handler.js';
 import type { Logger } from '../log.js';
 import { native, spawn } from '../../core/native.js';
 import { explainDeath, memoryWatch, type DeathExplanation, type MemoryWatch } from './oom.js';
 import { terminateOrphans } from './orphans.js';
 import { ageMs, commandLine, readStat } from '../../core/procfs.js';
-import { SIGINT, SIGKILL, SIGRTMAX, SIGTERM, signalName } from '../../core/signals.js';
+import { killTarget, SIGINT, SIGKILL, SIGRTMAX, SIGTERM, signalName } from '../../core/signals.js';
 import { appEnvironment, launch, rawArguments } from '../../core/launch.js';
 
 export interface SupervisorResult {
@@ -310,10 +310,9 @@ function signalSession(pid: number, options: RunOptions, log: Logger): void {
   const signal = options.rewrite.get(SIGTERM) ?? SIGTERM;
   if (signal === 0) return;
   try {
-    process.kill(-pid, signal);
-    log.debug(`sent ${signalName(signal)} to the app's session (process group ${pid})`);
+    if (killTarget(-pid, signal)) log.debug(`sent ${signalName(signal)} to the app's session (process group ${pid})`);
   } catch (error) {
-    if (!isSystemError(error) || error.code !== 'ESRCH') log.warn(`could not signal process group ${pid}: ${String(error)}`);
+    log.warn(`could not signal process group ${pid}: ${String(error)}`);
   }
 }
 
@@ -324,7 +323,7 @@ function logOrphan(exit: Extract<SupervisionEvent, { kind: 'orphan-exited' }>, o
   const name = exit.comm ? ` (${printable(exit.comm)})` : '';
   log[level](`reaped orphan pid ${exit.pid}${name}: ${describeStatus(exit.status)}${age !== null ? ` after ${formatDuration(age)}` : ''}`, {
     event: 'reap', pid: exit.pid, comm: exit.comm, exitCode: exit.status.exitCode,
-    signal: exit.status.signal === null ? null : signalName(exit.status.signal), ageMs: age,
+    signal: signalNameOf(exit.status), ageMs: age,
   });
 }
 
@@ -333,7 +332,7 @@ function reportExit({ pid, memory }: App, name: string, status: ExitStatus, log:
   const death = explainDeath(pid, printable(name), status, memory);
   const fields = {
     event: 'exit', pid, comm: name, exitCode: status.exitCode,
-    signal: status.signal === null ? null : signalName(status.signal),
+    signal: signalNameOf(status),
     oomKilled: death?.oomKilled ?? false, memoryLimitBytes: death?.memoryLimitBytes ?? null,
   };
   if (death) log.notice(death.message, fields);
@@ -373,7 +372,7 @@ function checkReapingPosition(options: RunOptions, log: Logger): void {
     log.warn(message);
   }
 
-  const init = commandLine(1, '');
+  const init = commandLine(1);
   const initName = init.split(' ').map((word) => word.split('/').pop() ?? '');
   const isWrapper = initName.some((word) => /^(npm|npx|npm-cli\.js|npx-cli\.js|yarn|pnpm)$/.test(word)) ||
     /^(sh|bash|dash|ash|zsh)$/.test(initName[0] ?? '');
