@@ -1,4 +1,4 @@
-/* What the addon (C++) and the launcher's hand-over (launch.c, C) share:
+/* What the addon (C++) and the launcher (launcher.c, launch.c; C) share:
  * small helpers that are async-signal-safe (the SIGCHLD handler and the
  * child between clone and exec call them). */
 #ifndef REAPER_SHARED_H

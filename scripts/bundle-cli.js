@@ -89,7 +89,7 @@ if (!cachedData || script.cachedDataRejected || process.env.REAPER_CODE_CACHE ==
   globalThis[Symbol.for('reaper.writeCodeCache')] = () => {
     const temporary = cacheFile + '.' + Math.random().toString(36).slice(2) + '.tmp';
     try {
-      accessSync(__dirname, constants.W_OK);
+      accessSync(__dirname, constants.W_OK); // before createCachedData: a read-only dist/ costs no serialising
       writeFileSync(temporary, script.createCachedData(), { flag: 'wx' });
       renameSync(temporary, cacheFile);
     } catch (error) {

@@ -3,7 +3,6 @@
 // shaped like Node's own (code, errno, syscall) and watches the notify pipe
 // on Node's event loop.
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdio.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,8 +69,8 @@ int open_nonblocking_writer(int fd) {
   if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
     // Opening /proc/self/fd/N gives a new open file description for the same
     // pipe or terminal, so O_NONBLOCK here leaves the app's stdio untouched.
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    char path[64] = "/proc/self/fd/";
+    *reaper_append_number(path + 14, static_cast<unsigned long>(fd)) = '\0';  // fd >= 0: fstat took it
     int own = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (own >= 0) return own;
   }

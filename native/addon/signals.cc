@@ -367,8 +367,7 @@ int install_handler(const ForwardingConfig& config, const char** failed_call) {
 void set_main_child(pid_t pid) {
   // A failed pidfd_open (ENOSYS, EPERM, EMFILE) leaves -1: send_pinned then
   // checks the start time before kill().
-  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  if (pidfd >= 0) fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));  // close-on-exec, always
   ProcStat stat;
   uint64_t start_ticks = pidfd < 0 && read_proc_stat(pid, &stat) == 0 ? stat.start_ticks : 0;
   BlockSignals blocked;

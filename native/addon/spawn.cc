@@ -5,7 +5,6 @@
 // async-signal-safe system calls and writes nothing but its own stack and the
 // shared result slot.
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* The hand-over from whatever starts reaper to the Node that runs it. Shared
- * by the launcher (native/launcher/launcher.c, reaper's bin) and the addon (the
+ * by the launcher (native/launcher/launcher.c, which bin/reaper execs) and the addon (the
  * fallback re-execution when node was started on the bundle by hand).
  *
  * Node reads NODE_OPTIONS and other NODE_* / UV_* variables before any of

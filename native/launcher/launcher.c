@@ -1,4 +1,4 @@
-/* reaper's bin: starts Node on reaper's CLI bundle (dist/cli.cjs) with none of
+/* reaper's launcher (bin/reaper execs it): starts Node on reaper's CLI bundle (dist/cli.cjs) with none of
  * the environment that shapes Node, so NODE_OPTIONS and its kin reach the app
  * and never PID 1 (see launch.h), and records the signal dispositions and mask
  * its parent gave (Node resets them before any JavaScript runs) so reaper can
@@ -82,6 +82,11 @@ static int find_cli(const char* argv0, const char* entry, char* out, size_t size
 
 #define CALLED_AS "__REAPER_ARGV0"
 
+static int out_of_memory(void) {
+  fputs("reaper: out of memory while starting node\n", stderr);
+  return 1;
+}
+
 int main(int argc, char** argv) {
   const char* argv0 = argc > 0 ? argv[0] : "reaper";
   /* The sh bin's $0 (see above), copied before it leaves the environment. */
@@ -89,8 +94,7 @@ int main(int argc, char** argv) {
   called_as = called_as && *called_as ? strdup(called_as) : argv0;
   if (!called_as) {
     /* Not argv0 instead: that would run reaper where the census was asked for. */
-    fprintf(stderr, "reaper: out of memory while starting node\n");
-    return 1;
+    return out_of_memory();
   }
   unsetenv(CALLED_AS);
 
@@ -129,14 +133,14 @@ int main(int argc, char** argv) {
   char** args = calloc((size_t)argc + 2, sizeof *args);
   char** env = reaper_hidden_environment(environ, &ignored, &blocked, called_as);
   if (!args || !env) {
-    fprintf(stderr, "reaper: out of memory while starting node\n");
-    return 1;
+    return out_of_memory();
   }
   args[0] = node;
   args[1] = cli;
   for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
   execve(node, args, env);
+  int error = errno;  /* before fprintf can change it */
   fprintf(stderr, "reaper: cannot run %s: %s; check that it is an executable node binary for this machine.\n",
-          node, strerror(errno));
-  return errno == ENOENT ? 127 : 126;
+          node, strerror(error));
+  return error == ENOENT ? 127 : 126;
 }
