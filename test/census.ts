@@ -23,12 +23,13 @@ interface Cli {
   stderr: string;
 }
 
-// tap's NODE_OPTIONS loader writes into .tap/, which an unprivileged census cannot.
-const { NODE_OPTIONS: _tapLoader, ...plainEnv } = process.env;
+// tap's NODE_OPTIONS loader writes into .tap/, which an unprivileged census cannot; and tap's
+// spawn hook puts it back into any env given to spawn, so env -u takes it out at exec.
+const WITHOUT_TAP_LOADER = ['env', '-u', 'NODE_OPTIONS'];
 
 function zombiesCli(args: string[], options: { env?: NodeJS.ProcessEnv; prefix?: string[] } = {}): Cli {
-  const command = [...(options.prefix ?? []), node, ZOMBIES, ...args];
-  const result = spawnSync(command[0]!, command.slice(1), { env: { ...plainEnv, ...options.env }, encoding: 'utf8' });
+  const command = [...WITHOUT_TAP_LOADER, ...(options.prefix ?? []), node, ZOMBIES, ...args];
+  const result = spawnSync(command[0]!, command.slice(1), { env: { ...process.env, ...options.env }, encoding: 'utf8' });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -227,7 +228,7 @@ t.test('hidepid: an unprivileged census says what it cannot see', async (t) => {
   const script = `mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "${node}" "${ZOMBIES}" --json`;
   const out = await run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script], { pid1: false }).finished;
   if (out.code !== 0 && /mount/.test(out.stderr)) {
-    t.pass(`skipped: cannot mount a hidepid /proc here: ${out.stderr.trim()}`);
+    t.skip(`cannot mount a hidepid /proc here: ${out.stderr.trim()}`);
     return;
   }
   t.equal(out.code, 0, out.stderr);
@@ -348,7 +349,7 @@ t.test('a reaper in its own mount namespace, at a path the host does not have, i
   mkdirSync(inside);
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const reaper = run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-    `mount --bind ${ROOT} ${inside} && exec ${node} ${inside}/dist/cli.cjs -- sh -c '${STOPPED_REAPER_APP}'`], { pid1: false, stdin: 'pipe' });
+    `mount --bind "${ROOT}" "${inside}" && exec "${node}" "${inside}/dist/cli.cjs" -- sh -c '${STOPPED_REAPER_APP}'`], { pid1: false, stdin: 'pipe' });
   const { pid, group } = await zombiesUnderStoppedReaper(t, reaper);
   t.match(group.parent.command, new RegExp(`${inside}/dist/cli\\.cjs`), 'its bundle is at a path the host does not have');
   t.equal(group.parent.kind, 'reaper', 'recognised through its own root (a realpath from the host finds nothing there)');
@@ -367,7 +368,7 @@ t.test('without the native addon: exit 3, one line naming cause and fix, never "
   mkdirSync(join(tree, 'node_modules'));
   symlinkSync(join(ROOT, 'node_modules', 'node-gyp-build'), join(tree, 'node_modules', 'node-gyp-build'));
   const cli = join(tree, 'dist', 'census', 'zombies-cli.js');
-  const withoutAddon = (args: string[]) => spawnSync(node, [cli, ...args], { env: plainEnv, encoding: 'utf8' });
+  const withoutAddon = (args: string[]) => spawnSync(WITHOUT_TAP_LOADER[0]!, [...WITHOUT_TAP_LOADER.slice(1), node, cli, ...args], { encoding: 'utf8' });
 
   for (const args of [['--max', '0'], ['--json'], []]) {
     const out = withoutAddon(args);
@@ -403,7 +404,7 @@ census(); // loads the addon and everything lazy while fds are left
 const held = [];
 try { for (;;) held.push(openSync('/dev/null', 'r')); } catch (error) { if (error.code !== 'EMFILE') throw error; }
 try { census(); console.log('no error'); } catch (error) { console.log(error.code, error.message); }`;
-  const out = spawnSync('sh', ['-c', `ulimit -n 64 && exec "${node}" --input-type=module -e "$0"`, script], { encoding: 'utf8', env: plainEnv });
+  const out = spawnSync(WITHOUT_TAP_LOADER[0]!, [...WITHOUT_TAP_LOADER.slice(1), 'sh', '-c', `ulimit -n 64 && exec "${node}" --input-type=module -e "$0"`, script], { encoding: 'utf8' });
   t.equal(out.status, 0, 'ran', { stderr: out.stderr });
   t.match(out.stdout, /^ERR_REAPER_PROC \/proc cannot be read \(EMFILE\); this process has too many open files: raise its fd limit \(ulimit -n\)/, 'names the cause and the fix');
   t.notMatch(out.stdout, /mount/, 'no advice to mount procfs');

@@ -96,6 +96,7 @@ for (const reader of ['pipe', 'socket', 'pty'] as const) {
     t.equal(code, 3, "the app's status");
     const lines = out.toString('utf8').split('\n');
     t.equal(lines.pop(), '', 'the output ends with a whole line');
+    t.ok(lines.some((line) => line.includes('"event":"reap"')), 'reap lines arrived (an empty output would pass the rest)');
     const broken = lines.filter((line) => {
       try {
         JSON.parse(line);
@@ -186,19 +187,20 @@ t.test('reaper-zombies: a zombie named with ESC and a parent whose argv forges a
   teardown(t, perl);
   await perl.waitFor(/^forked$/, { timeoutMs: 15_000 });
   await until(() => zombieCensus().find((g) => g.parent.pid === perl.child.pid), 10_000, 'the zombie under perl');
-  // tap's NODE_OPTIONS loader is left out as in test/census.ts (it writes into .tap/).
-  const { NODE_OPTIONS: _tapLoader, ...env } = process.env;
-  const census = spawnSync(node, [join(ROOT, 'dist', 'census', 'zombies-cli.js')], { env });
+  // tap's NODE_OPTIONS loader is left out as in test/census.ts (it writes into .tap/); tap's
+  // spawn hook puts it back into any env given, so env -u takes it out at exec.
+  const zombies = (...args: string[]) => spawnSync('env', ['-u', 'NODE_OPTIONS', node, join(ROOT, 'dist', 'census', 'zombies-cli.js'), ...args]);
+  const census = zombies();
   const text = assertTerminalSafe(t, census.stdout, 'reaper-zombies');
   t.notMatch(text, /^parent pid 1 \[reaper\]: healthy/m, 'no forged census line');
   t.match(text, 'perl -e fork or do', 'the parent is listed');
   t.ok(text.includes('x\\nparent pid 1 [reaper]: healthy\\x1b]0;pwned\\x07 café'), 'its argv escaped, café as UTF-8');
   t.ok(text.includes('(\\x1b[2J\\x1b[Hz))'), "the zombie's name escaped");
-  const json = spawnSync(node, [join(ROOT, 'dist', 'census', 'zombies-cli.js'), '--json'], { env });
+  const json = zombies('--json');
   assertTerminalSafe(t, json.stdout, 'reaper-zombies --json');
   t.ok((JSON.parse(json.stdout.toString()) as { groups: Array<{ comms: string[] }> }).groups.some((g) => g.comms.includes(zombieName)), '--json keeps the exact name');
 
-  const usage = spawnSync(node, [join(ROOT, 'dist', 'census', 'zombies-cli.js'), '--max', '1\nreaper-zombies: healthy\u001b[2J'], { env });
+  const usage = zombies('--max', '1\nreaper-zombies: healthy\u001b[2J');
   t.equal(usage.status, 2);
   const error = assertTerminalSafe(t, usage.stderr, 'usage error');
   t.equal(error, 'reaper-zombies: --max: "1\\nreaper-zombies: healthy\\x1b[2J" is not a number of zombies; use a whole number such as 0 or 10.\n', 'one line, the value escaped');
